@@ -26,7 +26,7 @@ from pipeline.media import MediaInfo, decode_audio, iter_frames, probe
 from pipeline.moments import Moment, MomentOptions, select_moments
 from pipeline.reframe import ReframePlan, plan_static
 from pipeline.render import RenderOptions, render_clip
-from pipeline.transcribe import Transcriber, TranscribeOptions, Transcript
+from pipeline.transcribe import TranscribeOptions, Transcriber, Transcript
 
 __all__ = ["ClipResult", "JobOptions", "JobResult", "ProgressEvent", "run_job"]
 
@@ -157,7 +157,10 @@ def _remove_stale(out_dir: Path, keep: int) -> None:
 def _detect_faces(
     info: MediaInfo, moment: Moment, detector: FaceDetector, step: float
 ) -> list[list]:
-    return [detector.detect(frame) for _, frame in iter_frames(info.path, moment.start, moment.end, step=step)]
+    return [
+        detector.detect(frame)
+        for _, frame in iter_frames(info.path, moment.start, moment.end, step=step)
+    ]
 
 
 def _make_clip(

@@ -54,7 +54,9 @@ class RenderOptions:
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
-            raise InvalidInput(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+            raise InvalidInput(
+                f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}"
+            )
         if not 0 <= self.crf <= 51:
             raise InvalidInput(f"crf must be between 0 and 51, got {self.crf}")
 

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MODEL",
     "Sentence",
-    "Transcriber",
     "TranscribeOptions",
+    "Transcriber",
     "Transcript",
     "Word",
     "build_sentences",
@@ -196,7 +196,9 @@ def _words(segments: Iterable, offset: float) -> Iterable[Word]:
         for w in segment.words or ():
             text = w.word.strip()
             if text:
-                yield Word(text, round(w.start + offset, 3), round(w.end + offset, 3), w.probability)
+                yield Word(
+                    text, round(w.start + offset, 3), round(w.end + offset, 3), w.probability
+                )
 
 
 def build_sentences(words: Sequence[Word]) -> list[Sentence]:

@@ -72,11 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
         "9:16 around the speaker, burn karaoke captions in, and write clip_i.mp4 files plus "
         "clips.json, transcript.json and per-clip .srt/.ass/.reframe.json into --out.",
     )
-    clip.add_argument("input", type=Path, help="video file with an audio track (mp4, mov, mkv, webm)")
-    clip.add_argument("--clips", type=_clip_count, default=3, help="most clips to make, 1–20 (default 3)")
-    clip.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
-    clip.add_argument("--min-seconds", type=_seconds, default=30.0, help="shortest clip (default 30)")
-    clip.add_argument("--max-seconds", type=_seconds, default=60.0, help="longest clip (default 60)")
+    clip.add_argument(
+        "input", type=Path, help="video file with an audio track (mp4, mov, mkv, webm)"
+    )
+    clip.add_argument(
+        "--clips", type=_clip_count, default=3, help="most clips to make, 1–20 (default 3)"
+    )
+    clip.add_argument(
+        "--out", type=Path, required=True, help="output directory (created if missing)"
+    )
+    clip.add_argument(
+        "--min-seconds", type=_seconds, default=30.0, help="shortest clip (default 30)"
+    )
+    clip.add_argument(
+        "--max-seconds", type=_seconds, default=60.0, help="longest clip (default 60)"
+    )
     clip.add_argument(
         "--selector",
         choices=("auto", "local", "gemini"),
@@ -89,8 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="faster-whisper model name or directory (default: bundled tiny.en, offline)",
     )
     clip.add_argument("--language", default=None, help="spoken language code (default: detect)")
-    clip.add_argument("--preset", choices=PRESETS, default="veryfast", help="x264 preset (default veryfast)")
-    clip.add_argument("--crf", type=int, default=23, help="x264 quality, 0–51, lower is better (default 23)")
+    clip.add_argument(
+        "--preset", choices=PRESETS, default="veryfast", help="x264 preset (default veryfast)"
+    )
+    clip.add_argument(
+        "--crf", type=int, default=23, help="x264 quality, 0–51, lower is better (default 23)"
+    )
     clip.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
     return parser
 
@@ -99,7 +113,8 @@ def job_options(args: argparse.Namespace, settings: Settings) -> JobOptions:
     """Map command-line arguments and settings onto the pipeline's option objects."""
     if args.min_seconds > args.max_seconds:
         raise ClipzzError(
-            f"--min-seconds ({args.min_seconds:g}) must not exceed --max-seconds ({args.max_seconds:g})"
+            f"--min-seconds ({args.min_seconds:g}) must not exceed "
+            f"--max-seconds ({args.max_seconds:g})"
         )
     key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None
     return JobOptions(

@@ -57,7 +57,9 @@ def bad_media(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> dict[str
     }
     files["empty"].touch()
     files["text"].write_text("this is not a video\n" * 50)
-    run_ffmpeg(ffmpeg, "-f", "lavfi", "-i", "sine=frequency=440:duration=2", files["audio_only"].as_posix())
+    run_ffmpeg(
+        ffmpeg, "-f", "lavfi", "-i", "sine=frequency=440:duration=2", files["audio_only"].as_posix()
+    )
     run_ffmpeg(
         ffmpeg,
         "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",

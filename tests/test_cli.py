@@ -36,7 +36,9 @@ def _norm(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def cli_run(tmp_path_factory: pytest.TempPathFactory, sample_video: Path, ffmpeg: str, model_dir: Path):
+def cli_run(
+    tmp_path_factory: pytest.TempPathFactory, sample_video: Path, ffmpeg: str, model_dir: Path
+):
     """One CLI run on the first 80 s of the sample podcast (short clips, fast preset)."""
     root = tmp_path_factory.mktemp("cli")
     source = root / "podcast80.mp4"
@@ -89,7 +91,9 @@ def test_cli_captions_match_the_transcript_window(cli_run) -> None:
     out, _ = cli_run
     words = json.loads((out / "transcript.json").read_text())["words"]
     for clip in json.loads((out / "clips.json").read_text())["clips"]:
-        inside = [w["word"] for w in words if clip["start"] <= (w["start"] + w["end"]) / 2 < clip["end"]]
+        inside = [
+            w["word"] for w in words if clip["start"] <= (w["start"] + w["end"]) / 2 < clip["end"]
+        ]
         assert _norm(_srt_text(out / clip["captions"])) == _norm(" ".join(inside))
 
 
@@ -98,21 +102,37 @@ def test_cli_reframe_sidecar_covers_every_frame(cli_run) -> None:
     for clip in json.loads((out / "clips.json").read_text())["clips"]:
         plan = json.loads((out / clip["reframe"]).read_text())
         assert plan["source_size"] == [1280, 720]
-        assert len(plan["frames"]) == pytest.approx((clip["end"] - clip["start"]) * plan["fps"], abs=1)
+        assert len(plan["frames"]) == pytest.approx(
+            (clip["end"] - clip["start"]) * plan["fps"], abs=1
+        )
         for f in plan["frames"]:
             assert f["layout"] in {"crop", "letterbox", "split"}
-            assert 0 <= f["x"] and f["x"] + f["w"] <= 1280 and 0 <= f["y"] and f["y"] + f["h"] <= 720
+            assert (
+                0 <= f["x"] and f["x"] + f["w"] <= 1280 and 0 <= f["y"] and f["y"] + f["h"] <= 720
+            )
 
 
 def test_cli_help_lists_every_option() -> None:
     proc = clipzz("clip", "--help")
     assert proc.returncode == 0
-    for option in ("--clips", "--out", "--min-seconds", "--max-seconds", "--selector", "--whisper-model", "--preset"):
+    for option in (
+        "--clips",
+        "--out",
+        "--min-seconds",
+        "--max-seconds",
+        "--selector",
+        "--whisper-model",
+        "--preset",
+    ):
         assert option in proc.stdout
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty", "text", "audio_only", "video_only", "corrupt", "directory"])
-def test_cli_bad_files_give_one_line_errors(bad_media: dict[str, Path], tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize(
+    "kind", ["missing", "empty", "text", "audio_only", "video_only", "corrupt", "directory"]
+)
+def test_cli_bad_files_give_one_line_errors(
+    bad_media: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
     proc = clipzz("clip", bad_media[kind], "--out", tmp_path / "out")
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
@@ -130,7 +150,9 @@ def test_cli_bad_files_give_one_line_errors(bad_media: dict[str, Path], tmp_path
         (["--preset", "warp"], "invalid choice"),
     ],
 )
-def test_cli_bad_options_give_one_line_errors(sample_video: Path, tmp_path: Path, args: list[str], message: str) -> None:
+def test_cli_bad_options_give_one_line_errors(
+    sample_video: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
     proc = clipzz("clip", sample_video, "--out", tmp_path / "out", *args)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr

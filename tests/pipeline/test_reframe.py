@@ -12,16 +12,25 @@ def _face(cx: float, cy: float, size: float = 160) -> Face:
 
 @pytest.mark.parametrize(
     ("w", "h", "expected"),
-    [(1920, 1080, (606, 1080)), (1280, 720, (404, 720)), (1080, 1920, (1080, 1920)), (720, 1280, (720, 1280))],
+    [
+        (1920, 1080, (606, 1080)),
+        (1280, 720, (404, 720)),
+        (1080, 1920, (1080, 1920)),
+        (720, 1280, (720, 1280)),
+    ],
 )
-def test_crop_size_is_the_largest_even_9_16_window(w: int, h: int, expected: tuple[int, int]) -> None:
+def test_crop_size_is_the_largest_even_9_16_window(
+    w: int, h: int, expected: tuple[int, int]
+) -> None:
     cw, ch = crop_size(w, h)
     assert (cw, ch) == expected
     assert cw % 2 == 0 and ch % 2 == 0 and cw <= w and ch <= h
 
 
 def test_static_plan_centres_the_face_seen_most() -> None:
-    detections = [[_face(300, 300), _face(1000, 320)] if i % 3 else [_face(300, 300)] for i in range(12)]
+    detections = [
+        [_face(300, 300), _face(1000, 320)] if i % 3 else [_face(300, 300)] for i in range(12)
+    ]
     plan = plan_static(detections, source_size=(1280, 720), duration=2.0, fps=25)
     assert len(plan.frames) == 50
     first = plan.frames[0]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def test_argv_is_one_pass_with_fast_seek_crop_scale_captions_and_encoder(tmp_pat
     graph = argv[argv.index("-filter_complex") + 1]
     assert graph.startswith("[0:v]crop=404:720:100:0,scale=1080:1920")
     assert "ass=" in graph and "fontsdir=" in graph
-    pairs = dict(zip(argv[::1], argv[1::1], strict=False))
+    pairs = dict(itertools.pairwise(argv))
     assert pairs["-c:v"] == "libx264" and pairs["-preset"] == "veryfast" and pairs["-crf"] == "23"
     assert pairs["-c:a"] == "aac" and pairs["-b:a"] == "128k"
     assert pairs["-movflags"] == "+faststart" and pairs["-pix_fmt"] == "yuv420p"
@@ -37,7 +38,13 @@ def test_argv_is_one_pass_with_fast_seek_crop_scale_captions_and_encoder(tmp_pat
 
 def test_letterbox_graph_blurs_the_background(tmp_path: Path) -> None:
     argv = build_argv(
-        Path("a.mp4"), 0, 10, _plan("letterbox"), tmp_path / "c.ass", tmp_path / "o.mp4", RenderOptions()
+        Path("a.mp4"),
+        0,
+        10,
+        _plan("letterbox"),
+        tmp_path / "c.ass",
+        tmp_path / "o.mp4",
+        RenderOptions(),
     )
     graph = argv[argv.index("-filter_complex") + 1]
     assert "boxblur" in graph and "overlay" in graph and "crop=404" not in graph
@@ -49,7 +56,9 @@ def test_bad_encoder_options_are_refused(preset: str, crf: int) -> None:
         RenderOptions(preset=preset, crf=crf)
 
 
-def test_failed_render_leaves_no_file_under_the_final_name(tmp_path: Path, bad_media: dict[str, Path]) -> None:
+def test_failed_render_leaves_no_file_under_the_final_name(
+    tmp_path: Path, bad_media: dict[str, Path]
+) -> None:
     out = tmp_path / "clip_0.mp4"
     ass = tmp_path / "c.ass"
     ass.write_text("")

@@ -3,7 +3,9 @@ from __future__ import annotations
 from pipeline.transcribe import Word, build_sentences
 
 
-def _words(text: str, start: float = 0.0, step: float = 0.4, gap_after: dict[int, float] | None = None) -> list[Word]:
+def _words(
+    text: str, start: float = 0.0, step: float = 0.4, gap_after: dict[int, float] | None = None
+) -> list[Word]:
     words, t = [], start
     for i, token in enumerate(text.split()):
         words.append(Word(token, round(t, 3), round(t + step * 0.8, 3)))
