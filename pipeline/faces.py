@@ -46,6 +46,8 @@ class FaceDetector:
         import cv2
 
         self._cv2 = cv2
+        # OpenCV 5 warns that YuNet's graph ignores setPreferableTarget on every load: noise.
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         self._net = cv2.FaceDetectorYN.create(
             str(model_path), "", (DETECT_WIDTH, DETECT_WIDTH), min_score, NMS_THRESHOLD, 5000
         )
