@@ -19,20 +19,35 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.assets import YUNET, AssetOptions, resolve_asset
 from pipeline.captions import write_captions
 from pipeline.faces import FaceDetector
-from pipeline.media import MediaInfo, decode_audio, iter_frames, probe
+from pipeline.follow import follow_speaker
+from pipeline.media import MediaInfo, decode_audio, probe
 from pipeline.moments import Moment, MomentOptions, select_moments
-from pipeline.reframe import ReframePlan, plan_static
+from pipeline.reframe import ReframeOptions
 from pipeline.render import RenderOptions, render_clip
-from pipeline.transcribe import TranscribeOptions, Transcriber, Transcript
+from pipeline.speakers import SpeakerOptions, SpeakerScorer
+from pipeline.tracks import ScanOptions
+from pipeline.transcribe import SAMPLE_RATE, TranscribeOptions, Transcriber, Transcript
 
 __all__ = ["ClipResult", "JobOptions", "JobResult", "ProgressEvent", "run_job"]
 
 logger = logging.getLogger("clipzz.pipeline")
 
-STAGES = ("probe", "audio", "transcribe", "moments", "faces", "captions", "render")
+STAGES = (
+    "probe",
+    "audio",
+    "transcribe",
+    "moments",
+    "faces",
+    "speakers",
+    "reframe",
+    "captions",
+    "render",
+)
 # Files a job writes per clip; stale ones from an earlier, larger run are removed.
 _CLIP_FILE = re.compile(r"^clip_(\d+)(\.mp4|\.srt|\.ass|\.reframe\.json)$")
 
@@ -53,17 +68,15 @@ ProgressFn = Callable[[ProgressEvent], None]
 
 @dataclass(frozen=True)
 class JobOptions:
-    """Everything a job needs to know; built by the CLI or the service from settings.
-
-    Attributes:
-        face_sample_step: seconds between frames sampled for face detection.
-    """
+    """Everything a job needs to know; built by the CLI or the service from settings."""
 
     transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)
     moments: MomentOptions = field(default_factory=MomentOptions)
+    scan: ScanOptions = field(default_factory=ScanOptions)
+    speakers: SpeakerOptions = field(default_factory=SpeakerOptions)
+    reframe: ReframeOptions = field(default_factory=ReframeOptions)
     render: RenderOptions = field(default_factory=RenderOptions)
     assets: AssetOptions = field(default_factory=AssetOptions)
-    face_sample_step: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,7 @@ class JobResult:
     language: str
     selector: str
     transcript_model: str
+    speaker_scorer: str
     clips: list[ClipResult]
     timings: dict[str, float]
     out_dir: Path
@@ -116,6 +130,7 @@ class JobResult:
             "language": self.language,
             "selector": self.selector,
             "transcript_model": self.transcript_model,
+            "speaker_scorer": self.speaker_scorer,
             "clips": [c.to_json() for c in self.clips],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -154,38 +169,37 @@ def _remove_stale(out_dir: Path, keep: int) -> None:
             path.unlink()
 
 
-def _detect_faces(
-    info: MediaInfo, moment: Moment, detector: FaceDetector, step: float
-) -> list[list]:
-    return [
-        detector.detect(frame)
-        for _, frame in iter_frames(info.path, moment.start, moment.end, step=step)
-    ]
-
-
 def _make_clip(
     index: int,
     moment: Moment,
     *,
     info: MediaInfo,
     transcript: Transcript,
+    audio: np.ndarray,
     detector: FaceDetector,
+    scorer: SpeakerScorer,
     out_dir: Path,
     options: JobOptions,
     timer: _Timer,
     emit: ProgressFn,
 ) -> ClipResult:
-    timings: dict[str, float] = {}
-    with timer.stage("faces", timings):
-        detections = _detect_faces(info, moment, detector, options.face_sample_step)
-        plan: ReframePlan = plan_static(
-            detections,
-            source_size=(info.width, info.height),
-            duration=moment.end - moment.start,
-            fps=info.fps,
-        )
-        _write_json(out_dir / f"clip_{index}.reframe.json", plan.to_json())
-    emit(ProgressEvent("faces", 1.0, index))
+    clip_audio = audio[round(moment.start * SAMPLE_RATE) : round(moment.end * SAMPLE_RATE)]
+    followed = follow_speaker(
+        info.path,
+        moment.start,
+        moment.end,
+        clip_audio,
+        detector=detector,
+        scorer=scorer,
+        scan_options=options.scan,
+        reframe_options=options.reframe,
+    )
+    timings = dict(followed.timings)
+    for stage, seconds in followed.timings.items():
+        timer.totals[stage] = timer.totals.get(stage, 0.0) + seconds
+    plan = followed.plan
+    _write_json(out_dir / f"clip_{index}.reframe.json", plan.to_json())
+    emit(ProgressEvent("reframe", 1.0, index))
     ass, srt = out_dir / f"clip_{index}.ass", out_dir / f"clip_{index}.srt"
     with timer.stage("captions", timings):
         write_captions(transcript.words, moment.start, moment.end, ass, srt)
@@ -231,6 +245,7 @@ def run_job(
         info = probe(source)
         out_dir.mkdir(parents=True, exist_ok=True)
         detector = FaceDetector(resolve_asset(YUNET, options.assets))
+        scorer = SpeakerScorer(options.speakers)
     emit(ProgressEvent("probe", 1.0, message=f"{info.duration:.1f} s {info.width}×{info.height}"))
 
     # 2. Words.
@@ -256,7 +271,9 @@ def run_job(
             moment,
             info=info,
             transcript=transcript,
+            audio=audio,
             detector=detector,
+            scorer=scorer,
             out_dir=out_dir,
             options=options,
             timer=timer,
@@ -273,6 +290,7 @@ def run_job(
         language=transcript.language,
         selector=selection.selector,
         transcript_model=transcript.model,
+        speaker_scorer=scorer.name,
         clips=clips,
         timings={stage: timer.totals.get(stage, 0.0) for stage in STAGES},
         out_dir=out_dir,

@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.errors import MediaError
 
-__all__ = ["MediaInfo", "decode_audio", "iter_frames", "probe"]
+__all__ = ["MediaInfo", "decode_audio", "iter_frames", "iter_video_frames", "luma", "probe"]
 
 logger = logging.getLogger("clipzz.pipeline")
 
@@ -122,22 +122,14 @@ def decode_audio(path: str | Path, *, rate: int = AUDIO_RATE) -> np.ndarray:
     return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
-def iter_frames(
-    path: str | Path,
-    start: float,
-    end: float,
-    *,
-    step: float = 0.0,
-    width: int | None = None,
-) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield `(t, bgr)` for frames with start <= t < end, at most one per `step` seconds.
+def iter_video_frames(
+    path: str | Path, start: float, end: float
+) -> Iterator[tuple[float, av.VideoFrame]]:
+    """Yield `(t, frame)` for decoded frames with start <= t < end, unconverted.
 
-    Every frame is decoded (cheap), but only the kept ones are converted to arrays, which is
-    where the time goes. `width` scales kept frames down for analysis.
+    Converting a frame to an array costs more than decoding it, so callers convert only the
+    frames they use, and only to the format they need (`luma` is almost free).
     """
-    import cv2
-
-    next_t = start
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -149,13 +141,41 @@ def iter_frames(
                     continue
                 if frame.time >= end:
                     break
-                if frame.time + 1e-6 < next_t:
-                    continue
-                next_t = frame.time + step
-                image = frame.to_ndarray(format="bgr24")
-                if width and image.shape[1] > width:
-                    height = round(image.shape[0] * width / image.shape[1])
-                    image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-                yield frame.time, image
+                yield frame.time, frame
     except av.error.FFmpegError as exc:
         raise MediaError(f"video cannot be decoded ({_reason(exc)}): {path}") from exc
+
+
+def luma(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as 8-bit grayscale; for YUV sources this is a copy of the Y plane."""
+    if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "nv12"):
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+        return rows[:, : plane.width].copy()
+    return frame.to_ndarray(format="gray")
+
+
+def iter_frames(
+    path: str | Path,
+    start: float,
+    end: float,
+    *,
+    step: float = 0.0,
+    width: int | None = None,
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield `(t, bgr)` for frames with start <= t < end, at most one per `step` seconds.
+
+    `width` scales kept frames down for analysis.
+    """
+    import cv2
+
+    next_t = start
+    for t, frame in iter_video_frames(path, start, end):
+        if t + 1e-6 < next_t:
+            continue
+        next_t = t + step
+        image = frame.to_ndarray(format="bgr24")
+        if width and image.shape[1] > width:
+            height = round(image.shape[0] * width / image.shape[1])
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        yield t, image

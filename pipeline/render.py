@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.captions import ass_filter, font_dir
 from pipeline.errors import InvalidInput, StageFailed
-from pipeline.reframe import ReframePlan
+from pipeline.reframe import FrameWindow, ReframePlan
 
 __all__ = ["PRESETS", "RenderOptions", "build_argv", "ffmpeg_exe", "render_clip"]
 
@@ -69,21 +71,125 @@ def ffmpeg_exe(override: str | None = None) -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _video_graph(plan: ReframePlan, captions: str) -> str:
-    first = plan.frames[0]
-    if first.layout == "letterbox":
-        # Blur a small copy: a big box blur on 1080×1920 costs more than the encode.
-        return (
-            "[0:v]split=2[bg][fg];"
-            "[bg]scale=270:480:force_original_aspect_ratio=increase,crop=270:480,"
-            f"boxblur=10:2,scale={OUT_W}:{OUT_H}[bgb];"
-            f"[fg]scale={OUT_W}:-2:flags=lanczos[fgs];"
-            f"[bgb][fgs]overlay=(W-w)/2:(H-h)/2,setsar=1,{captions}[v]"
-        )
+# A window jump larger than this between two frames is a cut, not part of a pan.
+_JUMP_PX = 24.0
+# Linear pieces of the camera path may deviate from the planned pixels by this much.
+_PATH_TOLERANCE_PX = 1.0
+
+
+def _path_expression(values: list[float], fps: float) -> str:
+    """An ffmpeg expression of `t` that reproduces a per-frame camera coordinate.
+
+    The path is a start value plus one term per cut (a step) and per pan (a linear ramp), so a
+    still camera is a constant and a few pans stay short, while `crop` evaluates it per frame.
+    """
+    terms = [f"{values[0]:.2f}"]
+    half = 0.5 / fps
+    anchor = 0
+    k = 1
+    while k < len(values):
+        if abs(values[k] - values[k - 1]) > _JUMP_PX:
+            if k - 1 > anchor:
+                terms.append(_ramp(values, anchor, k - 1, fps))
+            terms.append(f"{values[k] - values[k - 1]:.2f}*gte(t,{k / fps - half:.4f})")
+            anchor = k
+        elif not _fits_line(values, anchor, k):
+            if k - 1 > anchor:
+                terms.append(_ramp(values, anchor, k - 1, fps))
+            anchor = k - 1
+            continue
+        k += 1
+    if len(values) - 1 > anchor:
+        terms.append(_ramp(values, anchor, len(values) - 1, fps))
+    return "+".join(t for t in terms if t)
+
+
+def _fits_line(values: list[float], i: int, j: int) -> bool:
+    if j - i < 2:
+        return True
+    line = np.linspace(values[i], values[j], j - i + 1)
+    return bool(np.abs(np.asarray(values[i : j + 1]) - line).max() <= _PATH_TOLERANCE_PX)
+
+
+def _ramp(values: list[float], i: int, j: int, fps: float) -> str:
+    delta = values[j] - values[i]
+    if abs(delta) < 1e-6:
+        return ""
+    return f"{delta:.2f}*clip((t-{i / fps:.4f})/{(j - i) / fps:.4f},0,1)"
+
+
+def _crop_chain(frames: list[FrameWindow], fps: float) -> str:
+    first = frames[0]
+    x = _path_expression([f.x for f in frames], fps)
+    y = _path_expression([f.y for f in frames], fps)
+    return f"crop=w={first.w}:h={first.h}:x='{x}':y='{y}',scale={OUT_W}:{OUT_H}:flags=lanczos"
+
+
+def _letterbox_chain(label: str) -> str:
+    # Blur a small copy: a big box blur on 1080×1920 costs more than the encode.
     return (
-        f"[0:v]crop={first.w}:{first.h}:{first.x}:{first.y},"
-        f"scale={OUT_W}:{OUT_H}:flags=lanczos,setsar=1,{captions}[v]"
+        f"split=2[{label}bg][{label}fg];"
+        f"[{label}bg]scale=270:480:force_original_aspect_ratio=increase,crop=270:480,"
+        f"boxblur=10:2,scale={OUT_W}:{OUT_H}[{label}bgb];"
+        f"[{label}fg]scale={OUT_W}:-2:flags=lanczos[{label}fgs];"
+        f"[{label}bgb][{label}fgs]overlay=(W-w)/2:(H-h)/2"
     )
+
+
+def _split_chain(frame: FrameWindow, label: str) -> str:
+    (tx, ty, tw, th, _), (bx, by, bw, bh, _) = frame.panes
+    half = OUT_H // 2
+    return (
+        f"split=2[{label}a][{label}b];"
+        f"[{label}a]crop={tw}:{th}:{tx}:{ty},scale={OUT_W}:{half}:flags=lanczos[{label}top];"
+        f"[{label}b]crop={bw}:{bh}:{bx}:{by},scale={OUT_W}:{half}:flags=lanczos[{label}bot];"
+        f"[{label}top][{label}bot]vstack"
+    )
+
+
+def _runs(plan: ReframePlan) -> list[tuple[int, int]]:
+    """Frame ranges with one layout (and one pane set), end exclusive."""
+    runs, start = [], 0
+    frames = plan.frames
+    for i in range(1, len(frames) + 1):
+        if i == len(frames) or (frames[i].layout, frames[i].panes) != (
+            frames[start].layout,
+            frames[start].panes,
+        ):
+            runs.append((start, i))
+            start = i
+    return runs
+
+
+def _chain(plan: ReframePlan, a: int, b: int, label: str) -> str:
+    frames = plan.frames[a:b]
+    layout = frames[0].layout
+    if layout == "letterbox":
+        return _letterbox_chain(label)
+    if layout == "split":
+        return _split_chain(frames[0], label)
+    return _crop_chain(frames, plan.fps)
+
+
+def _video_graph(plan: ReframePlan, captions: str) -> str:
+    """One filter graph for the whole clip: a chain per layout run, joined by concat."""
+    if not plan.frames:
+        raise InvalidInput("the reframe plan has no frames")
+    runs = _runs(plan)
+    if len(runs) == 1:
+        return f"[0:v]{_chain(plan, 0, len(plan.frames), 'r0')},setsar=1,{captions}[v]"
+    parts = ["[0:v]split=" + str(len(runs)) + "".join(f"[p{i}]" for i in range(len(runs)))]
+    for i, (a, b) in enumerate(runs):
+        bounds = ([f"start={a / plan.fps:.4f}"] if a else []) + (
+            [f"end={b / plan.fps:.4f}"] if b < len(plan.frames) else []
+        )
+        parts.append(
+            f"[p{i}]trim={':'.join(bounds)},setpts=PTS-STARTPTS,"
+            f"{_chain(plan, a, b, f'r{i}')},setsar=1[s{i}]"
+        )
+    joined = "".join(f"[s{i}]" for i in range(len(runs)))
+    parts.append(f"{joined}concat=n={len(runs)}:v=1:a=0,{captions}[v]")
+    return ";".join(parts)
 
 
 def build_argv(

@@ -21,7 +21,9 @@ from pipeline.assets import AssetOptions
 from pipeline.errors import ClipzzError
 from pipeline.job import JobOptions, JobResult, ProgressEvent, run_job
 from pipeline.moments import MomentOptions
+from pipeline.reframe import ReframeOptions
 from pipeline.render import PRESETS, RenderOptions
+from pipeline.speakers import SpeakerOptions
 from pipeline.transcribe import TranscribeOptions
 from serve.settings import Settings
 
@@ -105,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument(
         "--crf", type=int, default=23, help="x264 quality, 0–51, lower is better (default 23)"
     )
+    clip.add_argument(
+        "--split",
+        action="store_true",
+        help="stack both speakers (split screen) where turns come too fast to follow calmly",
+    )
     clip.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
     return parser
 
@@ -134,6 +141,12 @@ def job_options(args: argparse.Namespace, settings: Settings) -> JobOptions:
             gemini_model=settings.gemini_model,
             gemini_base_url=settings.gemini_base_url,
         ),
+        speakers=SpeakerOptions(
+            model_dir=settings.model_dir,
+            cache_dir=settings.cache_dir,
+            allow_download=settings.allow_downloads,
+        ),
+        reframe=ReframeOptions(split=args.split),
         render=RenderOptions(ffmpeg=settings.ffmpeg, preset=args.preset, crf=args.crf),
         assets=AssetOptions(
             model_dir=settings.model_dir,
@@ -199,7 +212,9 @@ def _run_clip(args: argparse.Namespace, console: Console) -> int:
     if not result.clips:
         console.print("No moment met the rules (length, sentence boundaries, no greetings).")
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
-    console.print(f"selector: {result.selector}; timings: {timings}")
+    console.print(
+        f"selector: {result.selector}; speaker scorer: {result.speaker_scorer}; timings: {timings}"
+    )
     return 0
 
 

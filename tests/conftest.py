@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.utils.s3 import S3Server, start_seaweedfs
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEO = REPO / "bench" / "sample" / "podcast.mp4"
@@ -32,6 +35,13 @@ def model_dir() -> Path:
 def sample_video() -> Path:
     assert SAMPLE_VIDEO.is_file(), "bench/sample/podcast.mp4 is missing"
     return SAMPLE_VIDEO
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) on loopback that verifies SigV4 and presigned URLs."""
+    with start_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
 
 
 def run_ffmpeg(ffmpeg: str, *args: str) -> None:

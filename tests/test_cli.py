@@ -158,3 +158,31 @@ def test_cli_bad_options_give_one_line_errors(
     assert "Traceback" not in proc.stderr
     assert message in proc.stderr and proc.stderr.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def _speaker_at(turns: list[dict], t: float, grace: float = 0.5) -> str | None:
+    """The true speaker at source time t, or None near a turn change or in a pause."""
+    for turn in turns:
+        if turn["start"] + grace <= t < turn["end"]:
+            return turn["speaker"]
+    return None
+
+
+def test_cli_frames_the_person_who_is_speaking(cli_run, sample_video: Path) -> None:
+    out, _ = cli_run
+    meta = json.loads((out / "clips.json").read_text())
+    assert meta["speaker_scorer"] == "lr-asd"
+    truth = json.loads(sample_video.with_name("podcast.truth.json").read_text())
+    checked = hits = 0
+    for clip in meta["clips"]:
+        plan = json.loads((out / clip["reframe"]).read_text())
+        for frame in plan["frames"]:
+            speaker = _speaker_at(truth["turns"], clip["start"] + frame["t"])
+            if speaker is None:
+                continue
+            fx, _, fw, _ = truth["faces"][speaker]
+            checked += 1
+            inside = frame["x"] <= fx and fx + fw <= frame["x"] + frame["w"]
+            hits += frame["layout"] == "crop" and inside
+    assert checked > 200
+    assert hits / checked >= 0.9, f"framed the speaker on {hits}/{checked} frames"

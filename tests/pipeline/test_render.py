@@ -3,11 +3,16 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
+from pipeline.captions import write_captions
 from pipeline.errors import InvalidInput, StageFailed
 from pipeline.reframe import FrameWindow, ReframePlan
-from pipeline.render import RenderOptions, build_argv, render_clip
+from pipeline.render import RenderOptions, _path_expression, build_argv, render_clip
+from pipeline.transcribe import Word
+from tests.conftest import run_ffmpeg
 
 
 def _plan(layout: str = "crop") -> ReframePlan:
@@ -27,7 +32,7 @@ def test_argv_is_one_pass_with_fast_seek_crop_scale_captions_and_encoder(tmp_pat
     assert argv[argv.index("-t") + 1] == "34.750"
     assert argv[argv.index("-i") + 1] == "in put.mp4"
     graph = argv[argv.index("-filter_complex") + 1]
-    assert graph.startswith("[0:v]crop=404:720:100:0,scale=1080:1920")
+    assert graph.startswith("[0:v]crop=w=404:h=720:x='100.00':y='0.00',scale=1080:1920")
     assert "ass=" in graph and "fontsdir=" in graph
     pairs = dict(itertools.pairwise(argv))
     assert pairs["-c:v"] == "libx264" and pairs["-preset"] == "veryfast" and pairs["-crf"] == "23"
@@ -65,3 +70,58 @@ def test_failed_render_leaves_no_file_under_the_final_name(
     with pytest.raises(StageFailed, match="render"):
         render_clip(bad_media["corrupt"], 0, 2, _plan(), ass, out, RenderOptions())
     assert list(tmp_path.iterdir()) == [ass]
+
+
+def _evaluate(expression: str, t: float) -> float:
+    """Evaluate the subset of ffmpeg's expression language the path builder emits."""
+    return float(
+        eval(
+            expression,
+            {"__builtins__": {}},
+            {
+                "t": t,
+                "gte": lambda a, b: float(a >= b),
+                "clip": lambda x, lo, hi: min(max(x, lo), hi),
+            },
+        )
+    )
+
+
+def test_path_expression_reproduces_holds_pans_and_cuts() -> None:
+    hold = [100.0] * 30
+    pan = list(np.linspace(100, 220, 40))
+    after_cut = [800.0] * 20
+    ease = [800 + 60 * (1 - np.cos(np.pi * k / 30)) / 2 for k in range(30)]
+    values = hold + pan + after_cut + ease
+    expression = _path_expression(values, 25.0)
+    assert expression.count("gte(") == 1  # one cut
+    for k, value in enumerate(values):
+        assert _evaluate(expression, k / 25) == pytest.approx(value, abs=1.0), k
+    assert _path_expression([42.0] * 100, 25.0) == "42.00"
+
+
+def test_mixed_layout_plan_renders_to_the_right_length(tmp_path: Path, ffmpeg: str) -> None:
+    source = tmp_path / "src.mp4"
+    run_ffmpeg(
+        ffmpeg, "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=3",
+        "-f", "lavfi", "-i", "sine=frequency=300:duration=3",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        source.as_posix(),
+    )  # fmt: skip
+    frames = [FrameWindow(i / 25, 10 + 2 * i, 0, 202, 360, "crop", 0) for i in range(25)]
+    frames += [FrameWindow(i / 25, 0, 0, 640, 360, "letterbox", None) for i in range(25, 50)]
+    panes = ((0, 0, 200, 178, 0), (400, 100, 200, 178, 1))
+    frames += [FrameWindow(i / 25, 0, 0, 600, 278, "split", None, panes) for i in range(50, 75)]
+    plan = ReframePlan(fps=25, source_size=(640, 360), frames=frames, method="test")
+    ass = tmp_path / "c.ass"
+    write_captions(
+        [Word("hello", 0.2, 0.6), Word("world", 2.0, 2.5)], 0.0, 3.0, ass, tmp_path / "c.srt"
+    )
+    out = render_clip(
+        source, 0.0, 3.0, plan, ass, tmp_path / "clip.mp4", RenderOptions(preset="ultrafast")
+    )
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (1080, 1920)
+        decoded = sum(1 for _ in container.decode(stream))
+    assert decoded == 75
