@@ -21,7 +21,7 @@ from pipeline.reframe import ReframeOptions, ReframePlan, plan_reframe
 from pipeline.speakers import SpeakerScorer, face_crop
 from pipeline.tracks import FPS, FaceScan, ScanOptions, iter_frames_25, scan_faces
 
-__all__ = ["FollowResult", "follow_speaker", "score_scan"]
+__all__ = ["Crops", "FollowResult", "cut_face_crops", "follow_speaker", "score_crops"]
 
 AUDIO_RATE = 16_000
 
@@ -51,10 +51,13 @@ def _multi_face_runs(scan: FaceScan) -> dict[int, list[tuple[int, int]]]:
     return runs
 
 
-def _crops(
-    source: Path, start: float, end: float, scan: FaceScan, runs: dict[int, list[tuple[int, int]]]
-) -> dict[tuple[int, int], np.ndarray]:
-    """Cut the LR-ASD crops of every (track, run) in one more decode of the clip."""
+Crops = dict[tuple[int, int], np.ndarray]
+
+
+def cut_face_crops(source: Path, start: float, end: float, scan: FaceScan) -> Crops:
+    """LR-ASD crops keyed by (track id, first frame) for every run where a track shares the
+    screen with another face, cut in one more decode of the clip."""
+    runs = _multi_face_runs(scan)
     wanted: dict[int, list[tuple[int, tuple[int, int]]]] = {}
     for track_id, track_runs in runs.items():
         for run in track_runs:
@@ -74,17 +77,13 @@ def _crops(
     return {key: np.stack(value) for key, value in crops.items()}
 
 
-def score_scan(
-    source: Path,
-    start: float,
-    end: float,
-    scan: FaceScan,
-    audio: np.ndarray,
-    scorer: SpeakerScorer,
+def score_crops(
+    crops: Crops, scan: FaceScan, audio: np.ndarray, scorer: SpeakerScorer
 ) -> dict[int, np.ndarray]:
-    """Per track, a score for each of its frames (NaN where it was alone on screen)."""
-    runs = _multi_face_runs(scan)
-    crops = _crops(source, start, end, scan, runs)
+    """Per track, a score for each of its frames (NaN where it was alone on screen).
+
+    `audio` is the clip's 16 kHz mono audio, starting at the scan's start.
+    """
     keys = list(crops)
     items = []
     for track_id, first in keys:
@@ -94,7 +93,7 @@ def score_scan(
         clip_audio = audio[a:b]
         if len(clip_audio) < b - a:
             clip_audio = np.pad(clip_audio, (0, b - a - len(clip_audio)))
-        items.append((stack, clip_audio, start + first / FPS, track_id))
+        items.append((stack, clip_audio, scan.start + first / FPS, track_id))
     results = scorer.score_tracks(items) if items else []
     tracks = {t.id: t for t in scan.tracks}
     scores = {t.id: np.full(len(t.boxes), np.nan, dtype=np.float32) for t in scan.tracks}
@@ -119,9 +118,10 @@ def follow_speaker(
     timings: dict[str, float] = {}
     began = time.perf_counter()
     scan = scan_faces(source, start, end, detector, scan_options)
+    crops = cut_face_crops(source, start, end, scan)
     timings["faces"] = time.perf_counter() - began
     began = time.perf_counter()
-    scores = score_scan(source, start, end, scan, audio, scorer)
+    scores = score_crops(crops, scan, audio, scorer)
     timings["speakers"] = time.perf_counter() - began
     began = time.perf_counter()
     plan = plan_reframe(scan, scores, reframe_options, scorer=scorer.name)

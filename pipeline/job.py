@@ -1,9 +1,13 @@
 """The main job: one source video in, captioned vertical clips and their metadata out.
 
 Steps, in order: probe → decode audio → transcribe → select moments → for every moment:
-faces → reframe → captions → render. The output directory follows the contract in DESIGN.md
-(`clips.json`, `transcript.json`, `clip_i.{mp4,srt,ass,reframe.json}`). Metadata files are
+faces → speakers → reframe → captions → render. The output directory follows the contract in
+DESIGN.md (`clips.json`, `transcript.json`, `clip_i.{mp4,srt,ass,reframe.json}`). Metadata is
 written atomically and `clips.json` last, so a reader never sees a half-finished result.
+
+The stage functions here are shared by the in-process `run_job` and the Ray DAG in
+`pipeline.distributed`; both cache transcripts, moments and reframe plans under deterministic
+keys, so a retried job skips the stages it already finished.
 """
 
 from __future__ import annotations
@@ -22,18 +26,38 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.assets import YUNET, AssetOptions, resolve_asset
+from pipeline.cache import (
+    StageCache,
+    moments_from_json,
+    moments_to_json,
+    source_fingerprint,
+    transcript_from_json,
+    transcript_to_json,
+)
 from pipeline.captions import write_captions
 from pipeline.faces import FaceDetector
-from pipeline.follow import follow_speaker
+from pipeline.follow import cut_face_crops, score_crops
 from pipeline.media import MediaInfo, decode_audio, probe
-from pipeline.moments import Moment, MomentOptions, select_moments
-from pipeline.reframe import ReframeOptions
+from pipeline.moments import Moment, MomentOptions, MomentSelection, select_moments
+from pipeline.reframe import ReframeOptions, ReframePlan, plan_from_json, plan_reframe
 from pipeline.render import RenderOptions, render_clip
 from pipeline.speakers import SpeakerOptions, SpeakerScorer
-from pipeline.tracks import ScanOptions
+from pipeline.tracks import ScanOptions, scan_faces
 from pipeline.transcribe import SAMPLE_RATE, TranscribeOptions, Transcriber, Transcript
 
-__all__ = ["ClipResult", "JobOptions", "JobResult", "ProgressEvent", "run_job"]
+__all__ = [
+    "ClipResult",
+    "JobOptions",
+    "JobResult",
+    "Models",
+    "ProgressEvent",
+    "cached_moments",
+    "cached_transcript",
+    "clip_audio",
+    "finish_clip",
+    "run_job",
+    "write_results",
+]
 
 logger = logging.getLogger("clipzz.pipeline")
 
@@ -47,6 +71,7 @@ STAGES = (
     "reframe",
     "captions",
     "render",
+    "clips",
 )
 # Files a job writes per clip; stale ones from an earlier, larger run are removed.
 _CLIP_FILE = re.compile(r"^clip_(\d+)(\.mp4|\.srt|\.ass|\.reframe\.json)$")
@@ -61,6 +86,7 @@ class ProgressEvent:
     clip: int | None = None
     message: str = ""
     at: float = field(default_factory=time.time)
+    pid: int = field(default_factory=os.getpid)
 
 
 ProgressFn = Callable[[ProgressEvent], None]
@@ -68,7 +94,11 @@ ProgressFn = Callable[[ProgressEvent], None]
 
 @dataclass(frozen=True)
 class JobOptions:
-    """Everything a job needs to know; built by the CLI or the service from settings."""
+    """Everything a job needs to know; built by the CLI or the service from settings.
+
+    Attributes:
+        cache_dir: where stage outputs are cached; None keeps them in `<out_dir>/.cache`.
+    """
 
     transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)
     moments: MomentOptions = field(default_factory=MomentOptions)
@@ -77,6 +107,7 @@ class JobOptions:
     reframe: ReframeOptions = field(default_factory=ReframeOptions)
     render: RenderOptions = field(default_factory=RenderOptions)
     assets: AssetOptions = field(default_factory=AssetOptions)
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -136,9 +167,14 @@ class JobResult:
         }
 
 
-class _Timer:
+class Timer:
+    """Wall time per stage, summed over clips."""
+
     def __init__(self) -> None:
         self.totals: dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.totals[stage] = self.totals.get(stage, 0.0) + seconds
 
     @contextmanager
     def stage(self, name: str, into: dict[str, float] | None = None) -> Iterator[None]:
@@ -147,12 +183,13 @@ class _Timer:
             yield
         finally:
             spent = time.perf_counter() - began
-            self.totals[name] = self.totals.get(name, 0.0) + spent
+            self.add(name, spent)
             if into is not None:
                 into[name] = spent
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON under a temporary name and rename it into place."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w") as f:
@@ -162,59 +199,93 @@ def _write_json(path: Path, data: dict) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _remove_stale(out_dir: Path, keep: int) -> None:
-    for path in out_dir.iterdir():
-        match = _CLIP_FILE.match(path.name)
-        if match and int(match.group(1)) >= keep:
-            path.unlink()
+def stage_cache(options: JobOptions, out_dir: Path) -> StageCache:
+    return StageCache(options.cache_dir or out_dir / ".cache")
 
 
-def _make_clip(
+def cached_transcript(
+    info: MediaInfo,
+    options: JobOptions,
+    cache: StageCache,
+    transcribe_fn: Callable[[], Transcript],
+) -> Transcript:
+    """The transcript from the cache, or from `transcribe_fn` (then cached)."""
+    key = cache.key(source_fingerprint(info.path), options.transcribe)
+    hit = cache.get("transcript", key)
+    if hit is not None:
+        return transcript_from_json(hit)
+    transcript = transcribe_fn()
+    cache.put("transcript", key, transcript_to_json(transcript))
+    return transcript
+
+
+def cached_moments(
+    transcript: Transcript, options: JobOptions, cache: StageCache
+) -> MomentSelection:
+    """Moments from the cache, or from the selector (then cached)."""
+    key = cache.key(transcript_to_json(transcript), options.moments)
+    hit = cache.get("moments", key)
+    if hit is not None:
+        return MomentSelection(moments_from_json(hit["moments"]), hit["selector"], hit["dropped"])
+    selection = select_moments(transcript, options.moments)
+    cache.put(
+        "moments",
+        key,
+        {
+            "moments": moments_to_json(selection.moments),
+            "selector": selection.selector,
+            "dropped": selection.dropped,
+        },
+    )
+    return selection
+
+
+def plan_key(info: MediaInfo, moment: Moment, options: JobOptions, scorer: str) -> str:
+    return StageCache.key(
+        source_fingerprint(info.path),
+        moment.start,
+        moment.end,
+        options.scan,
+        options.reframe,
+        scorer,
+    )
+
+
+def clip_audio(audio: np.ndarray, moment: Moment) -> np.ndarray:
+    return audio[round(moment.start * SAMPLE_RATE) : round(moment.end * SAMPLE_RATE)]
+
+
+def finish_clip(
     index: int,
     moment: Moment,
+    plan: ReframePlan,
     *,
     info: MediaInfo,
     transcript: Transcript,
-    audio: np.ndarray,
-    detector: FaceDetector,
-    scorer: SpeakerScorer,
-    out_dir: Path,
     options: JobOptions,
-    timer: _Timer,
+    out_dir: Path,
+    timings: dict[str, float],
     emit: ProgressFn,
 ) -> ClipResult:
-    clip_audio = audio[round(moment.start * SAMPLE_RATE) : round(moment.end * SAMPLE_RATE)]
-    followed = follow_speaker(
+    """Captions and render for one planned clip (the last per-clip stages)."""
+    write_json(out_dir / f"clip_{index}.reframe.json", plan.to_json())
+    ass, srt = out_dir / f"clip_{index}.ass", out_dir / f"clip_{index}.srt"
+    began = time.perf_counter()
+    write_captions(transcript.words, moment.start, moment.end, ass, srt)
+    timings["captions"] = time.perf_counter() - began
+    emit(ProgressEvent("captions", 1.0, index))
+    began = time.perf_counter()
+    render_clip(
         info.path,
         moment.start,
         moment.end,
-        clip_audio,
-        detector=detector,
-        scorer=scorer,
-        scan_options=options.scan,
-        reframe_options=options.reframe,
+        plan,
+        ass,
+        out_dir / f"clip_{index}.mp4",
+        options.render,
+        progress=lambda f: emit(ProgressEvent("render", f, index)),
     )
-    timings = dict(followed.timings)
-    for stage, seconds in followed.timings.items():
-        timer.totals[stage] = timer.totals.get(stage, 0.0) + seconds
-    plan = followed.plan
-    _write_json(out_dir / f"clip_{index}.reframe.json", plan.to_json())
-    emit(ProgressEvent("reframe", 1.0, index))
-    ass, srt = out_dir / f"clip_{index}.ass", out_dir / f"clip_{index}.srt"
-    with timer.stage("captions", timings):
-        write_captions(transcript.words, moment.start, moment.end, ass, srt)
-    emit(ProgressEvent("captions", 1.0, index))
-    with timer.stage("render", timings):
-        render_clip(
-            info.path,
-            moment.start,
-            moment.end,
-            plan,
-            ass,
-            out_dir / f"clip_{index}.mp4",
-            options.render,
-            progress=lambda f: emit(ProgressEvent("render", f, index)),
-        )
+    timings["render"] = time.perf_counter() - began
     emit(ProgressEvent("render", 1.0, index))
     return ClipResult(
         index=index,
@@ -228,24 +299,96 @@ def _make_clip(
     )
 
 
+def write_results(
+    out_dir: Path,
+    *,
+    info: MediaInfo,
+    transcript: Transcript,
+    selection: MomentSelection,
+    clips: list[ClipResult],
+    speaker_scorer: str,
+    timings: dict[str, float],
+) -> JobResult:
+    """Remove stale clip files of an earlier, larger run and write `clips.json` last."""
+    keep = len(clips)
+    for path in out_dir.iterdir():
+        match = _CLIP_FILE.match(path.name)
+        if (match and int(match.group(1)) >= keep) or path.name.endswith(".part"):
+            path.unlink(missing_ok=True)
+    result = JobResult(
+        source=str(info.path),
+        duration=info.duration,
+        language=transcript.language,
+        selector=selection.selector,
+        transcript_model=transcript.model,
+        speaker_scorer=speaker_scorer,
+        clips=sorted(clips, key=lambda c: c.index),
+        timings={stage: timings.get(stage, 0.0) for stage in STAGES},
+        out_dir=out_dir,
+    )
+    write_json(out_dir / "clips.json", result.to_json())
+    return result
+
+
+class Models:
+    """The models a job needs, loaded once; pass one to `run_job` to reuse it across jobs."""
+
+    def __init__(self, options: JobOptions) -> None:
+        self.detector = FaceDetector(resolve_asset(YUNET, options.assets))
+        self.scorer = SpeakerScorer(options.speakers)
+        self.transcriber = Transcriber(options.transcribe)
+
+
+def _plan(
+    index: int,
+    moment: Moment,
+    *,
+    info: MediaInfo,
+    audio: np.ndarray,
+    models: Models,
+    options: JobOptions,
+    cache: StageCache,
+    timer: Timer,
+    timings: dict[str, float],
+) -> ReframePlan:
+    key = plan_key(info, moment, options, models.scorer.name)
+    hit = cache.get("plan", key)
+    if hit is not None:
+        return plan_from_json(hit)
+    with timer.stage("faces", timings):
+        scan = scan_faces(info.path, moment.start, moment.end, models.detector, options.scan)
+        crops = cut_face_crops(info.path, moment.start, moment.end, scan)
+    with timer.stage("speakers", timings):
+        scores = score_crops(crops, scan, clip_audio(audio, moment), models.scorer)
+    with timer.stage("reframe", timings):
+        plan = plan_reframe(scan, scores, options.reframe, scorer=models.scorer.name)
+    cache.put("plan", key, plan.to_json())
+    return plan
+
+
 def run_job(
     source: str | Path,
     out_dir: str | Path,
     options: JobOptions | None = None,
     progress: ProgressFn | None = None,
+    models: Models | None = None,
 ) -> JobResult:
-    """Turn `source` into clips under `out_dir`; raises a `ClipzzError` on bad input."""
+    """Turn `source` into clips under `out_dir` in this process; raises a `ClipzzError` on bad
+    input. `pipeline.distributed.run_job_on_ray` runs the same stages as a Ray DAG.
+
+    `models` must have been built with the same transcribe, speaker and asset options.
+    """
     options = options or JobOptions()
     emit: ProgressFn = progress or (lambda event: None)
     out_dir = Path(out_dir)
-    timer = _Timer()
+    timer = Timer()
 
     # 1. Check the input before any expensive work.
     with timer.stage("probe"):
         info = probe(source)
         out_dir.mkdir(parents=True, exist_ok=True)
-        detector = FaceDetector(resolve_asset(YUNET, options.assets))
-        scorer = SpeakerScorer(options.speakers)
+        models = models or Models(options)
+    cache = stage_cache(options, out_dir)
     emit(ProgressEvent("probe", 1.0, message=f"{info.duration:.1f} s {info.width}×{info.height}"))
 
     # 2. Words.
@@ -253,47 +396,61 @@ def run_job(
         audio = decode_audio(info.path)
     emit(ProgressEvent("audio", 1.0))
     with timer.stage("transcribe"):
-        transcript = Transcriber(options.transcribe).transcribe(audio)
-    _write_json(out_dir / "transcript.json", transcript.to_json())
+        transcript = cached_transcript(
+            info, options, cache, lambda: models.transcriber.transcribe(audio)
+        )
+    write_json(out_dir / "transcript.json", transcript.to_json())
     emit(ProgressEvent("transcribe", 1.0, message=f"{len(transcript.words)} words"))
 
     # 3. Moments.
     with timer.stage("moments"):
-        selection = select_moments(transcript, options.moments)
+        selection = cached_moments(transcript, options, cache)
     for note in selection.dropped:
         logger.info("moments: %s", note)
     emit(ProgressEvent("moments", 1.0, message=f"{len(selection.moments)} moments"))
 
-    # 4. Clips.
-    clips = [
-        _make_clip(
-            i,
+    # 4. Clips, one after another.
+    clips = []
+    clips_began = time.perf_counter()
+    for index, moment in enumerate(selection.moments):
+        emit(ProgressEvent("clip", 0.0, index))
+        timings: dict[str, float] = {}
+        plan = _plan(
+            index,
             moment,
             info=info,
-            transcript=transcript,
             audio=audio,
-            detector=detector,
-            scorer=scorer,
-            out_dir=out_dir,
+            models=models,
             options=options,
+            cache=cache,
             timer=timer,
+            timings=timings,
+        )
+        emit(ProgressEvent("reframe", 1.0, index))
+        clip = finish_clip(
+            index,
+            moment,
+            plan,
+            info=info,
+            transcript=transcript,
+            options=options,
+            out_dir=out_dir,
+            timings=timings,
             emit=emit,
         )
-        for i, moment in enumerate(selection.moments)
-    ]
+        timer.add("captions", timings["captions"])
+        timer.add("render", timings["render"])
+        clips.append(clip)
+        emit(ProgressEvent("clip", 1.0, index))
+    timer.add("clips", time.perf_counter() - clips_began)
 
     # 5. Results, last, so clips.json only ever describes finished files.
-    _remove_stale(out_dir, keep=len(clips))
-    result = JobResult(
-        source=str(info.path),
-        duration=info.duration,
-        language=transcript.language,
-        selector=selection.selector,
-        transcript_model=transcript.model,
-        speaker_scorer=scorer.name,
+    return write_results(
+        out_dir,
+        info=info,
+        transcript=transcript,
+        selection=selection,
         clips=clips,
-        timings={stage: timer.totals.get(stage, 0.0) for stage in STAGES},
-        out_dir=out_dir,
+        speaker_scorer=models.scorer.name,
+        timings=timer.totals,
     )
-    _write_json(out_dir / "clips.json", result.to_json())
-    return result

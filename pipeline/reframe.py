@@ -30,6 +30,7 @@ __all__ = [
     "ReframePlan",
     "choose_speakers",
     "crop_size",
+    "plan_from_json",
     "plan_reframe",
 ]
 
@@ -116,6 +117,30 @@ class ReframePlan:
             "shot_cuts": self.shot_cuts,
             "frames": frames,
         }
+
+
+def plan_from_json(data: dict) -> ReframePlan:
+    """Rebuild a plan written by `ReframePlan.to_json` (used by the stage cache)."""
+    frames = [
+        FrameWindow(
+            f["t"],
+            f["x"],
+            f["y"],
+            f["w"],
+            f["h"],
+            f["layout"],
+            f["track"],
+            tuple(tuple(p) for p in f.get("panes", ())),
+        )
+        for f in data["frames"]
+    ]
+    return ReframePlan(
+        fps=data["fps"],
+        source_size=tuple(data["source_size"]),
+        frames=frames,
+        method=data["method"],
+        shot_cuts=list(data.get("shot_cuts", [])),
+    )
 
 
 def _even(value: float) -> int:

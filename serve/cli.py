@@ -19,7 +19,8 @@ from rich.table import Table
 
 from pipeline.assets import AssetOptions
 from pipeline.errors import ClipzzError
-from pipeline.job import JobOptions, JobResult, ProgressEvent, run_job
+from pipeline.job import JobOptions, JobResult, ProgressEvent, ProgressFn, run_job
+from pipeline.media import probe
 from pipeline.moments import MomentOptions
 from pipeline.reframe import ReframeOptions
 from pipeline.render import PRESETS, RenderOptions
@@ -112,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stack both speakers (split screen) where turns come too fast to follow calmly",
     )
+    clip.add_argument(
+        "--profile",
+        choices=("auto", "cpu", "gpu"),
+        default=None,
+        help="Ray resource profile (default auto: gpu when the cluster has GPUs)",
+    )
+    clip.add_argument(
+        "--no-ray",
+        action="store_true",
+        help="run every stage in this process instead of on Ray (same stage code, no parallelism)",
+    )
     clip.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
     return parser
 
@@ -195,10 +207,24 @@ def summary_table(result: JobResult) -> Table:
     return table
 
 
+def _execute(
+    args: argparse.Namespace, settings: Settings, options: JobOptions, progress: ProgressFn | None
+) -> JobResult:
+    if args.no_ray:
+        return run_job(args.input, args.out, options, progress)
+    from pipeline.distributed import connect, run_job_on_ray
+
+    connect(settings.ray_address, temp_dir=settings.ray_temp_dir)
+    profile = args.profile or settings.resource_profile
+    return run_job_on_ray(args.input, args.out, options, profile=profile, progress=progress)
+
+
 def _run_clip(args: argparse.Namespace, console: Console) -> int:
-    options = job_options(args, Settings())
+    settings = Settings()
+    options = job_options(args, settings)
+    probe(args.input)  # refuse bad input before starting Ray
     if args.quiet:
-        result = run_job(args.input, args.out, options)
+        result = _execute(args, settings, options, None)
     else:
         columns = (
             TextColumn("{task.description}"),
@@ -207,7 +233,7 @@ def _run_clip(args: argparse.Namespace, console: Console) -> int:
             TimeElapsedColumn(),
         )
         with Progress(*columns, console=console, transient=False) as progress:
-            result = run_job(args.input, args.out, options, progress=_Bars(progress))
+            result = _execute(args, settings, options, _Bars(progress))
     console.print(summary_table(result))
     if not result.clips:
         console.print("No moment met the rules (length, sentence boundaries, no greetings).")

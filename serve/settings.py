@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
 
+    # Ray: join RAY_ADDRESS when set, else the CLI starts a private local cluster.
+    ray_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("RAY_ADDRESS", "CLIPZZ_RAY_ADDRESS")
+    )
+    # Short on purpose: Ray's socket paths under it must stay below 107 bytes.
+    ray_temp_dir: str = "/tmp/clipzz-ray"  # noqa: S108
+    resource_profile: str = "auto"
+
     gemini_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("GEMINI_API_KEY", "CLIPZZ_GEMINI_API_KEY")
     )

@@ -44,6 +44,34 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """One local Ray for the whole run: 4 declared CPUs (so clips can overlap on 2 cores) and
+    2 declared GPUs (to test fractional packing; nothing runs on them)."""
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(
+        address="local",
+        num_cpus=4,
+        num_gpus=2,
+        include_dashboard=False,
+        object_store_memory=256 * 1024**2,
+        log_to_driver=False,
+        _temp_dir="/tmp/clipzz-ray-test",
+    )
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def sample_80s(tmp_path_factory: pytest.TempPathFactory, sample_video: Path, ffmpeg: str) -> Path:
+    """The first 80 s of the sample podcast: an intro and one question with its answer."""
+    out = tmp_path_factory.mktemp("sample80") / "podcast80.mp4"
+    run_ffmpeg(ffmpeg, "-i", sample_video.as_posix(), "-t", "80", "-c", "copy", out.as_posix())
+    return out
+
+
 def run_ffmpeg(ffmpeg: str, *args: str) -> None:
     subprocess.run(
         [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", *args],
