@@ -288,8 +288,11 @@ def mouth_envelope(track: np.ndarray, n_frames: int) -> np.ndarray:
 # ---------------------------------------------------------------- picture
 
 
-def person_photo(mirror: bool) -> np.ndarray:
-    """Cropped, scaled astronaut photo with the printed smile removed (BGR)."""
+def person_photo(mirror: bool, scale: float = SCALE) -> np.ndarray:
+    """Cropped, scaled astronaut photo with the printed smile removed (BGR).
+
+    `scale` is output pixels per source pixel; the sample uses SCALE (bench/quality.py uses
+    other scales for wide shots and close-ups)."""
     img = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
     # Inpaint the smile so the drawn mouth reads as closed when the person is silent.
     mask = np.zeros(img.shape[:2], dtype=np.uint8)
@@ -298,7 +301,7 @@ def person_photo(mirror: bool) -> np.ndarray:
     img = cv2.inpaint(img, mask, 7, cv2.INPAINT_TELEA)
     x0, y0, x1, y1 = CROP
     crop = img[y0:y1, x0:x1]
-    crop = cv2.resize(crop, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_CUBIC)
+    crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     if mirror:
         crop = cv2.flip(crop, 1)
         # A warm tint so the two tiles are not pixel-identical.

@@ -1,7 +1,8 @@
 """Stage outputs cached under deterministic keys, so a retried job skips finished stages.
 
-A key is a hash of what determines the output: the source file's identity (size, mtime and a
-hash of its first and last megabyte, cheap even for a 2 GB upload) plus the stage's options.
+A key is a hash of what determines the output: the source file's identity (its size and a hash
+of its first and last megabyte, cheap even for a 2 GB upload; not its path or mtime, so a copy
+downloaded again for a retried job still hits) plus the stage's options.
 Entries are JSON, written atomically; a corrupt or unreadable entry counts as a miss.
 """
 
@@ -29,7 +30,7 @@ _EDGE_BYTES = 1 << 20
 def source_fingerprint(path: Path) -> str:
     """Identity of a media file that changes when the file does."""
     stat = path.stat()
-    digest = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    digest = hashlib.sha256(str(stat.st_size).encode())
     with path.open("rb") as f:
         digest.update(f.read(_EDGE_BYTES))
         if stat.st_size > 2 * _EDGE_BYTES:

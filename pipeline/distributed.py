@@ -54,10 +54,11 @@ from pipeline.job import (
 from pipeline.media import MediaInfo, decode_audio, probe
 from pipeline.moments import Moment
 from pipeline.profiles import ResourceProfile, resolve_profile
-from pipeline.reframe import plan_from_json, plan_reframe
+from pipeline.reframe import plan_from_json, plan_reframe, speech_frames
 from pipeline.speakers import SpeakerOptions, SpeakerScorer
-from pipeline.tracks import FaceScan, ScanOptions, scan_faces
-from pipeline.transcribe import SAMPLE_RATE, TranscribeOptions, Transcriber, Transcript
+from pipeline.tracks import FPS, FaceScan, ScanOptions, scan_faces
+from pipeline.transcribe import SAMPLE_RATE, TranscribeOptions, Transcript
+from pipeline.transcribe_whisperx import make_transcriber
 
 __all__ = [
     "SpeakerScorerActor",
@@ -79,7 +80,7 @@ class TranscriberActor:
     """Loads Whisper once; transcribes audio chunks with source-time offsets."""
 
     def __init__(self, options: TranscribeOptions) -> None:
-        self._transcriber = Transcriber(options)
+        self._transcriber = make_transcriber(options)
 
     def transcribe(self, audio: np.ndarray, offset: float) -> Transcript:
         return self._transcriber.transcribe(audio, offset=offset)
@@ -179,6 +180,7 @@ def finish_task(
     faces: tuple[FaceScan, Crops, float] | None,
     scores: tuple[dict[int, np.ndarray], float] | None,
     scorer_name: str,
+    speech: np.ndarray,
     cached_plan: dict | None,
     options: JobOptions,
     out_dir: Path,
@@ -196,7 +198,7 @@ def finish_task(
         scan, _, timings["faces"] = faces
         track_scores, timings["speakers"] = scores
         began = time.perf_counter()
-        plan = plan_reframe(scan, track_scores, options.reframe, scorer=scorer_name)
+        plan = plan_reframe(scan, track_scores, options.reframe, scorer=scorer_name, speech=speech)
         timings["reframe"] = time.perf_counter() - began
         key = plan_key(info, moment, options, scorer_name)
         StageCache(cache_root).put("plan", key, plan.to_json())
@@ -254,6 +256,7 @@ def transcribe_chunked(
         device=profile.whisper_device,
         compute_type=profile.whisper_compute_type,
         cpu_threads=max(1, int(profile.transcribe.num_cpus)),
+        backend=profile.transcribe_backend,
     )
     pool = [
         TranscriberActor.options(
@@ -403,13 +406,14 @@ def _run_clips(
     for index, moment in enumerate(moments):
         cached = StageCache(cache_root).get("plan", plan_key(info, moment, options, scorer_name))
         faces = scores = None
+        sound = clip_audio(audio, moment)
         if cached is None:
             faces = faces_task.options(
                 name=f"faces:{job_id}:{index}",
                 max_retries=TASK_RETRIES,
                 **profile.faces.ray_options(),
             ).remote(info_ref, moment, index, yunet, options.scan, queue)
-            scores = scorer.score.remote(faces, clip_audio(audio, moment))
+            scores = scorer.score.remote(faces, sound)
         refs.append(
             finish_task.options(
                 name=f"render:{job_id}:{index}",
@@ -423,6 +427,7 @@ def _run_clips(
                 faces,
                 scores,
                 scorer_name,
+                speech_frames(sound, round((moment.end - moment.start) * FPS)),
                 cached,
                 options,
                 out_dir,

@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.faces import FaceDetector
 from pipeline.media import luma
-from pipeline.reframe import ReframeOptions, ReframePlan, plan_reframe
+from pipeline.reframe import ReframeOptions, ReframePlan, plan_reframe, speech_frames
 from pipeline.speakers import SpeakerScorer, face_crop
 from pipeline.tracks import FPS, FaceScan, ScanOptions, iter_frames_25, scan_faces
 
@@ -124,6 +124,7 @@ def follow_speaker(
     scores = score_crops(crops, scan, audio, scorer)
     timings["speakers"] = time.perf_counter() - began
     began = time.perf_counter()
-    plan = plan_reframe(scan, scores, reframe_options, scorer=scorer.name)
+    speech = speech_frames(audio, scan.frames)
+    plan = plan_reframe(scan, scores, reframe_options, scorer=scorer.name, speech=speech)
     timings["reframe"] = time.perf_counter() - began
     return FollowResult(plan=plan, scan=scan, scores=scores, scorer=scorer.name, timings=timings)

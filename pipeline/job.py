@@ -39,11 +39,18 @@ from pipeline.faces import FaceDetector
 from pipeline.follow import cut_face_crops, score_crops
 from pipeline.media import MediaInfo, decode_audio, probe
 from pipeline.moments import Moment, MomentOptions, MomentSelection, select_moments
-from pipeline.reframe import ReframeOptions, ReframePlan, plan_from_json, plan_reframe
+from pipeline.reframe import (
+    ReframeOptions,
+    ReframePlan,
+    plan_from_json,
+    plan_reframe,
+    speech_frames,
+)
 from pipeline.render import RenderOptions, render_clip
 from pipeline.speakers import SpeakerOptions, SpeakerScorer
 from pipeline.tracks import ScanOptions, scan_faces
-from pipeline.transcribe import SAMPLE_RATE, TranscribeOptions, Transcriber, Transcript
+from pipeline.transcribe import SAMPLE_RATE, TranscribeOptions, Transcript
+from pipeline.transcribe_whisperx import make_transcriber
 
 __all__ = [
     "ClipResult",
@@ -336,7 +343,7 @@ class Models:
     def __init__(self, options: JobOptions) -> None:
         self.detector = FaceDetector(resolve_asset(YUNET, options.assets))
         self.scorer = SpeakerScorer(options.speakers)
-        self.transcriber = Transcriber(options.transcribe)
+        self.transcriber = make_transcriber(options.transcribe)
 
 
 def _plan(
@@ -358,10 +365,12 @@ def _plan(
     with timer.stage("faces", timings):
         scan = scan_faces(info.path, moment.start, moment.end, models.detector, options.scan)
         crops = cut_face_crops(info.path, moment.start, moment.end, scan)
+    sound = clip_audio(audio, moment)
     with timer.stage("speakers", timings):
-        scores = score_crops(crops, scan, clip_audio(audio, moment), models.scorer)
+        scores = score_crops(crops, scan, sound, models.scorer)
     with timer.stage("reframe", timings):
-        plan = plan_reframe(scan, scores, options.reframe, scorer=models.scorer.name)
+        speech = speech_frames(sound, scan.frames)
+        plan = plan_reframe(scan, scores, options.reframe, scorer=models.scorer.name, speech=speech)
     cache.put("plan", key, plan.to_json())
     return plan
 

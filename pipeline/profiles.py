@@ -36,6 +36,7 @@ class ResourceProfile:
         chunk_seconds: target length of audio chunks for parallel transcription; chunks are
             cut at the quietest point near each target, never inside a word.
         whisper_device, whisper_compute_type: where the transcribers run.
+        transcribe_backend: "faster-whisper", or "auto" to use WhisperX where it is installed.
         speaker_device: torch device of the speaker scorers.
         speaker_chunks_per_batch: LR-ASD chunks per forward pass (bigger on a GPU).
         video_encoder: ffmpeg video encoder for renders ("libx264", or "h264_nvenc").
@@ -52,6 +53,7 @@ class ResourceProfile:
     chunk_seconds: float = 600.0
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
+    transcribe_backend: str = "faster-whisper"
     speaker_device: str = "cpu"
     speaker_chunks_per_batch: int = 4
     video_encoder: str = "libx264"
@@ -79,6 +81,7 @@ PROFILES: dict[str, ResourceProfile] = {
         chunk_seconds=300.0,
         whisper_device="cuda",
         whisper_compute_type="float16",
+        transcribe_backend="auto",
         speaker_device="cuda",
         speaker_chunks_per_batch=32,
         video_encoder="h264_nvenc",

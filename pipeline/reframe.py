@@ -28,10 +28,12 @@ __all__ = [
     "FrameWindow",
     "ReframeOptions",
     "ReframePlan",
+    "SpeakerChoice",
     "choose_speakers",
     "crop_size",
     "plan_from_json",
     "plan_reframe",
+    "speech_frames",
 ]
 
 OUTPUT_ASPECT = 9 / 16
@@ -254,13 +256,71 @@ def _hold(choice: np.ndarray, visible: np.ndarray, min_frames: int) -> np.ndarra
     return out
 
 
+@dataclass(frozen=True)
+class SpeakerChoice:
+    """Who is framed on each frame (-1: letterbox), and whose score leads (-1: nobody, or
+    silence with several faces on screen)."""
+
+    framed: np.ndarray
+    leader: np.ndarray
+
+
+def speech_frames(audio: np.ndarray, frames: int, *, rate: int = 16_000) -> np.ndarray:
+    """True for 25 fps frames with speech-level sound: RMS above a tenth of the loud frames'."""
+    hop = rate // FPS
+    usable = min(len(audio) // hop, frames)
+    rms = (
+        np.sqrt(np.mean(audio[: usable * hop].reshape(usable, hop) ** 2, axis=1)) if usable else []
+    )
+    loud = np.percentile(rms, 95) if len(rms) else 0.0
+    speech = np.zeros(frames, dtype=bool)
+    speech[:usable] = np.asarray(rms) > max(0.1 * loud, 1e-4)
+    # Close the gaps between syllables (< 0.2 s) so a word is not read as silence.
+    gap = 0
+    for i in range(frames):
+        if speech[i]:
+            if 0 < gap <= 5 and i - gap - 1 >= 0 and speech[i - gap - 1]:
+                speech[i - gap : i] = True
+            gap = 0
+        else:
+            gap += 1
+    return speech
+
+
+def _cut_on_voice(states: np.ndarray, quiet: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Move a switch that falls in a silence to where the next voice starts.
+
+    Silence carries no evidence, so the Viterbi pass is indifferent to where in a pause it
+    switches; an editor cuts when the new speaker starts, and so do we.
+    """
+    out = states.copy()
+    for i in range(1, len(out)):
+        if out[i] == out[i - 1] or not quiet[i]:
+            continue
+        end = i
+        while end < len(out) and quiet[end]:
+            end += 1
+        old = out[i - 1]
+        if old != LETTERBOX and visible[i:end, old].all():
+            out[i:end] = old
+    return out
+
+
 def choose_speakers(
-    scan: FaceScan, scores: Mapping[int, np.ndarray], options: ReframeOptions | None = None
-) -> np.ndarray:
-    """The track id framed on every frame of the scan, or -1 (letterbox)."""
+    scan: FaceScan,
+    scores: Mapping[int, np.ndarray],
+    options: ReframeOptions | None = None,
+    speech: np.ndarray | None = None,
+) -> SpeakerChoice:
+    """The track framed on every frame of the scan, from speaking scores per track.
+
+    Silence between turns carries no evidence: the scores of a speaker who just stopped fade
+    slowly, so during silence the framing simply holds (it switches when the next voice starts).
+    """
     options = options or ReframeOptions()
     fps = float(FPS)
-    chosen = np.full(scan.frames, LETTERBOX)
+    framed = np.full(scan.frames, LETTERBOX)
+    leader = np.full(scan.frames, LETTERBOX)
     values = [np.nan_to_num(s) for s in scores.values() if len(s)]
     pooled = np.concatenate(values) if values else np.zeros(1)
     scale = max(float(np.std(pooled)), options.min_scale)
@@ -269,19 +329,32 @@ def choose_speakers(
         tracks = [t for t in scan.tracks if t.first < b and t.last >= a]
         if not tracks:
             continue
+        ids = np.array([t.id for t in tracks])
         log_probs = _log_probs(scores, shot, tracks, options, scale)
+        visible = np.isfinite(log_probs)
+        multi = visible.sum(axis=1) > 1
+        speaking = np.ones(b - a, dtype=bool) if speech is None else speech[a:b]
+        best = np.argmax(np.where(visible, log_probs, -np.inf), axis=1)
+        leading = visible.any(axis=1) & (speaking | ~multi)
+        leader[a:b] = np.where(leading, ids[best], LETTERBOX)
+        quiet = multi & ~speaking
+        if quiet.any():
+            uniform = -np.log(visible[quiet].sum(axis=1, keepdims=True))
+            log_probs[quiet] = np.where(visible[quiet], uniform, -np.inf)
         states = _viterbi(log_probs, options.switch_penalty)
-        states = _hold(states, np.isfinite(log_probs), round(options.min_hold_s * fps))
-        multi = np.isfinite(log_probs).sum(axis=1) > 1
-        if multi.any():
-            picked = states[multi]
-            framed = picked != LETTERBOX
-            probs = np.exp(log_probs[multi][framed, picked[framed]]) if framed.any() else []
+        states = _cut_on_voice(states, quiet, visible)
+        states = _hold(states, visible, round(options.min_hold_s * fps))
+        judged = multi & speaking
+        if judged.any():
+            picked = states[judged]
+            ok = picked != LETTERBOX
+            probs = np.exp(log_probs[judged][ok, picked[ok]]) if ok.any() else []
             if len(probs) == 0 or float(np.mean(probs)) < options.clear_speaker:
                 states[:] = LETTERBOX  # a wide shot with nobody clearly speaking
-        ids = np.array([t.id for t in tracks])
-        chosen[a:b] = np.where(states == LETTERBOX, LETTERBOX, ids[np.maximum(states, 0)])
-    return chosen
+        elif multi.all():
+            states[:] = LETTERBOX  # several faces and no speech at all
+        framed[a:b] = np.where(states == LETTERBOX, LETTERBOX, ids[np.maximum(states, 0)])
+    return SpeakerChoice(framed=framed, leader=leader)
 
 
 # --- camera path ----------------------------------------------------------------------------
@@ -332,24 +405,42 @@ def _pane(track: Track, a: int, b: int, size: tuple[int, int]) -> tuple[int, int
     return (x, y, pw, ph, track.id)
 
 
+def _turns(leader: np.ndarray, a: int, b: int, min_run: int) -> list[int]:
+    """Frames where the leading voice changes to another face, ignoring runs shorter than
+    `min_run` and silences (so "A, pause, A" is no turn)."""
+    turns, current = [], LETTERBOX
+    start = a
+    for i in range(a + 1, b + 1):
+        if i == b or leader[i] != leader[start]:
+            value = int(leader[start])
+            if value != LETTERBOX and i - start >= min_run:
+                if current not in (LETTERBOX, value):
+                    turns.append(start)
+                current = value
+            start = i
+    return turns
+
+
 def _split_spans(
-    scan: FaceScan, chosen: np.ndarray, options: ReframeOptions
+    scan: FaceScan, leader: np.ndarray, options: ReframeOptions
 ) -> list[tuple[int, int, Track, Track]]:
-    """Spans where turns come fast and exactly two faces are seen throughout."""
+    """Spans where the voice changes faces fast and exactly two faces are seen throughout.
+
+    Decided from the score leader before any smoothing of the camera, because the camera's
+    own hold time merges exactly the quick turns that call for a split.
+    """
     fps = float(FPS)
     window = round(options.split_window_s * fps)
     spans: list[tuple[int, int, Track, Track]] = []
     for a, b in scan.shots():
-        switches = [i for i in range(a + 1, b) if chosen[i] != chosen[i - 1]]
+        turns = _turns(leader, a, b, round(0.3 * fps))
         busy = [
-            i
-            for i in switches
-            if sum(1 for j in switches if i <= j < i + window) >= options.split_turns
+            i for i in turns if sum(1 for j in turns if i <= j < i + window) >= options.split_turns
         ]
         if not busy:
             continue
-        lo, hi = busy[0], min(b, max(j for j in switches if j < busy[-1] + window) + 1)
-        lo = max(a, lo - round(fps))
+        lo = max(a, busy[0] - round(fps))
+        hi = min(b, max(j for j in turns if j < busy[-1] + window) + round(fps))
         pair = [t for t in scan.tracks if t.first <= lo and t.last >= hi - 1]
         if len(pair) == 2:
             left, right = sorted(pair, key=lambda t: float(t.boxes[:, 0].mean()))
@@ -363,16 +454,21 @@ def plan_reframe(
     options: ReframeOptions | None = None,
     *,
     scorer: str = "",
+    speech: np.ndarray | None = None,
 ) -> ReframePlan:
-    """The reframe plan of a scanned clip, given per-track speaking scores (25 fps)."""
+    """The reframe plan of a scanned clip, given per-track speaking scores (25 fps) and,
+    optionally, which frames have speech (see `speech_frames`)."""
     options = options or ReframeOptions()
     fps = float(FPS)
     width, height = scan.source_size
-    chosen = choose_speakers(scan, scores, options)
+    if speech is not None and len(speech) != scan.frames:
+        speech = np.resize(np.append(speech, True), scan.frames) if len(speech) else None
+    choice = choose_speakers(scan, scores, options, speech)
+    chosen = choice.framed
     split_at = np.zeros(scan.frames, dtype=bool)
     frames: list[FrameWindow | None] = [None] * scan.frames
     if options.split:
-        for lo, hi, left, right in _split_spans(scan, chosen, options):
+        for lo, hi, left, right in _split_spans(scan, choice.leader, options):
             panes = (_pane(left, lo, hi, scan.source_size), _pane(right, lo, hi, scan.source_size))
             x0 = min(p[0] for p in panes)
             y0 = min(p[1] for p in panes)

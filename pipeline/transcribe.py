@@ -81,6 +81,9 @@ class TranscribeOptions:
         device: "cpu", "cuda" or "auto".
         compute_type: CTranslate2 compute type; int8 is fastest on CPU.
         cpu_threads: threads for CPU inference (0 lets CTranslate2 choose).
+        backend: "faster-whisper", "whisperx" (batched, wav2vec2-aligned word times; the
+            `[gpu]` extra), or "auto" (WhisperX when it is installed, else faster-whisper).
+        batch_size: WhisperX batch size.
     """
 
     model: str = DEFAULT_MODEL
@@ -90,6 +93,8 @@ class TranscribeOptions:
     device: str = "cpu"
     compute_type: str = "int8"
     cpu_threads: int = 0
+    backend: str = "faster-whisper"
+    batch_size: int = 16
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.assets import AssetOptions
 from pipeline.errors import ClipzzError
 from pipeline.job import JobOptions, JobResult, ProgressEvent, ProgressFn, run_job
 from pipeline.media import probe
-from pipeline.moments import MomentOptions
-from pipeline.reframe import ReframeOptions
-from pipeline.render import PRESETS, RenderOptions
-from pipeline.speakers import SpeakerOptions
-from pipeline.transcribe import TranscribeOptions
+from pipeline.render import PRESETS
+from serve.options import build_job_options
 from serve.settings import Settings
 
 __all__ = ["main"]
@@ -135,36 +131,17 @@ def job_options(args: argparse.Namespace, settings: Settings) -> JobOptions:
             f"--min-seconds ({args.min_seconds:g}) must not exceed "
             f"--max-seconds ({args.max_seconds:g})"
         )
-    key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None
-    return JobOptions(
-        transcribe=TranscribeOptions(
-            model=args.whisper_model or settings.whisper_model,
-            language=args.language,
-            device=settings.whisper_device,
-            compute_type=settings.whisper_compute_type,
-        ),
-        moments=MomentOptions(
-            num_clips=args.clips,
-            min_seconds=args.min_seconds,
-            max_seconds=args.max_seconds,
-            prefer_min_seconds=min(max(40.0, args.min_seconds), args.max_seconds),
-            selector=args.selector,
-            gemini_api_key=key,
-            gemini_model=settings.gemini_model,
-            gemini_base_url=settings.gemini_base_url,
-        ),
-        speakers=SpeakerOptions(
-            model_dir=settings.model_dir,
-            cache_dir=settings.cache_dir,
-            allow_download=settings.allow_downloads,
-        ),
-        reframe=ReframeOptions(split=args.split),
-        render=RenderOptions(ffmpeg=settings.ffmpeg, preset=args.preset, crf=args.crf),
-        assets=AssetOptions(
-            model_dir=settings.model_dir,
-            cache_dir=settings.cache_dir,
-            allow_download=settings.allow_downloads,
-        ),
+    return build_job_options(
+        settings,
+        num_clips=args.clips,
+        min_seconds=args.min_seconds,
+        max_seconds=args.max_seconds,
+        selector=args.selector,
+        whisper_model=args.whisper_model,
+        language=args.language,
+        preset=args.preset,
+        crf=args.crf,
+        split=args.split,
     )
 
 

@@ -124,7 +124,7 @@ def test_a_wide_shot_with_nobody_clearly_speaking_is_letterboxed() -> None:
     scan = _scan([_track(0, LEFT, 0, frames - 1), _track(1, RIGHT, 0, frames - 1)], frames)
     rng = np.random.default_rng(1)
     scores = {k: rng.normal(-1.0, 0.05, frames).astype(np.float32) for k in (0, 1)}
-    chosen = choose_speakers(scan, scores)
+    chosen = choose_speakers(scan, scores).framed
     assert set(chosen.tolist()) == {LETTERBOX}
 
 
