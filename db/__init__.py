@@ -34,6 +34,15 @@ from db.models import (
     WebhookEvent,
     WebhookStatus,
 )
+from db.payments import (
+    create_payment,
+    credit_payment,
+    fail_payment,
+    get_payment,
+    list_ledger,
+    list_payments,
+    record_event,
+)
 from db.queue import claim_next_job, fail_job, finish_job, recover_stale_jobs, update_progress
 from db.uploads import create_upload, get_upload, mark_upload_uploaded
 from db.users import create_user, get_user, get_user_by_email, normalize_email
@@ -61,11 +70,15 @@ __all__ = [
     "count_active_jobs",
     "count_jobs_since",
     "create_job",
+    "create_payment",
     "create_upload",
     "create_user",
+    "credit_payment",
     "fail_job",
+    "fail_payment",
     "finish_job",
     "get_job",
+    "get_payment",
     "get_upload",
     "get_user",
     "get_user_by_email",
@@ -73,10 +86,13 @@ __all__ = [
     "ledger_sum",
     "list_job_clips",
     "list_jobs",
+    "list_ledger",
+    "list_payments",
     "make_engine",
     "make_session_factory",
     "mark_upload_uploaded",
     "normalize_email",
+    "record_event",
     "recover_stale_jobs",
     "refund_credits",
     "reserve_credits",
