@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 import db
+from pipeline.errors import InvalidInput
 from pipeline.storage import LocalOptions, S3Options, Storage, make_storage
 from serve.settings import Settings
 
@@ -37,6 +38,8 @@ def storage_for(settings: Settings) -> Storage:
                 public_endpoint_url=settings.s3_public_endpoint_url,
             )
         )
+    if settings.jwt_secret is None:
+        raise InvalidInput("local storage signs its URLs with CLIPZZ_JWT_SECRET, which is not set")
     # Local URLs are signed with a key derived from the JWT secret: one secret to manage.
     key = hmac.new(
         settings.jwt_secret.get_secret_value().encode(), b"clipzz local storage", hashlib.sha256

@@ -30,7 +30,7 @@ _UPLOAD_TYPES = {
 class Settings(BaseSettings):
     # Inputs stay out of validation errors: an environment variable may hold a secret.
     model_config = SettingsConfigDict(
-        env_prefix="CLIPZZ_", extra="ignore", hide_input_in_errors=True
+        env_prefix="CLIPZZ_", extra="ignore", hide_input_in_errors=True, populate_by_name=True
     )
 
     # Directory laid out like shared/assets (yunet/…, lr-asd/…); checked before any download.
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     signup_credits: int = Field(default=10, ge=0)
 
     storage_backend: Literal["local", "s3"] = "local"
-    local_storage_dir: Path = Path("./clipzz-data")
+    local_storage_dir: Path = Path("./clipzz-data/storage")
     # The URL browsers reach the API at; local presigned URLs point at `{public_base_url}/files`.
     public_base_url: str = "http://127.0.0.1:8000"
     s3_endpoint_url: str | None = None
@@ -101,6 +101,49 @@ class Settings(BaseSettings):
     # Bearer token of the seed-compatible POST /process_video; unset disables it (503).
     service_token: SecretStr | None = None
     process_video_timeout_s: float = Field(default=900, gt=0)
+
+    # The job coordinator (serve/coordinator.py).
+    # Scratch space for jobs and the stage cache that lets a retried job skip finished stages.
+    work_dir: Path = Path("./clipzz-data/work")
+    max_concurrent_jobs: int = Field(default=2, ge=1)
+    coordinator_poll_s: float = Field(default=2.0, gt=0)
+
+    # Billing. Unset keys disable a provider (its routes answer 503).
+    stripe_secret_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("STRIPE_SECRET_KEY", "CLIPZZ_STRIPE_SECRET_KEY")
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "CLIPZZ_STRIPE_WEBHOOK_SECRET"),
+    )
+    stripe_price_small: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STRIPE_SMALL_CREDIT_PACK", "CLIPZZ_STRIPE_PRICE_SMALL"),
+    )
+    stripe_price_medium: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STRIPE_MEDIUM_CREDIT_PACK", "CLIPZZ_STRIPE_PRICE_MEDIUM"),
+    )
+    stripe_price_large: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STRIPE_LARGE_CREDIT_PACK", "CLIPZZ_STRIPE_PRICE_LARGE"),
+    )
+    stripe_api_base: str | None = None
+    # Checkout return pages; relative paths are joined to public_base_url.
+    stripe_success_url: str = "/billing/success"
+    stripe_cancel_url: str = "/billing/cancel"
+    razorpay_key_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("RAZORPAY_KEY_ID", "CLIPZZ_RAZORPAY_KEY_ID")
+    )
+    razorpay_key_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RAZORPAY_KEY_SECRET", "CLIPZZ_RAZORPAY_KEY_SECRET"),
+    )
+    razorpay_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("RAZORPAY_WEBHOOK_SECRET", "CLIPZZ_RAZORPAY_WEBHOOK_SECRET"),
+    )
+    razorpay_base_url: str | None = None
 
     # GET /jobs/{id}/events: how often the job row is read, and the idle keep-alive interval.
     job_events_poll_s: float = Field(default=0.5, gt=0)
