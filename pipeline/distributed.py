@@ -114,11 +114,13 @@ def connect(
     num_cpus: float | None = None,
     num_gpus: float | None = None,
     temp_dir: str | None = None,
+    dashboard: bool = False,
 ) -> None:
     """Join the cluster at `address`, or start a private local one when it is None.
 
-    A local cluster gets random ports (never Redis's 6379), no dashboard, a small object
-    store and a short temp dir (Unix socket paths are limited to 107 bytes).
+    A local cluster gets random ports (never Redis's 6379), the dashboard only when asked
+    (127.0.0.1), a small object store and a short temp dir (Unix socket paths are limited to
+    107 bytes).
     """
     if ray.is_initialized():
         return
@@ -129,7 +131,8 @@ def connect(
         address="local",
         num_cpus=num_cpus,
         num_gpus=num_gpus,
-        include_dashboard=False,
+        include_dashboard=dashboard,
+        dashboard_host="127.0.0.1",
         object_store_memory=512 * 1024**2,
         log_to_driver=False,
         logging_level=logging.WARNING,

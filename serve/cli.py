@@ -121,6 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every stage in this process instead of on Ray (same stage code, no parallelism)",
     )
     clip.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
+
+    run = commands.add_parser(
+        "serve",
+        help="run the HTTP API on Ray Serve (embedded: SQLite, local storage, local Ray)",
+        description="Start the API on 127.0.0.1 with OpenAPI at /docs. Unset settings default "
+        "to files under --data-dir; CLIPZZ_* environment variables (e.g. CLIPZZ_DATABASE_URL, "
+        "CLIPZZ_STORAGE_BACKEND=s3, RAY_ADDRESS) switch to production services.",
+    )
+    run.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    run.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    run.add_argument("--data-dir", type=Path, default=Path("clipzz-data"), help="embedded data")
+
+    database = commands.add_parser("db", help="database maintenance")
+    db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply migrations to CLIPZZ_DATABASE_URL")
     return parser
 
 
@@ -221,11 +236,37 @@ def _run_clip(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _db_upgrade(url: str) -> int:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from db.migrate import upgrade
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        upgrade(url)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        print(f"clipzz: error: cannot migrate {shown}: {reason}", file=sys.stderr)
+        return 1
+    print(f"{shown} is at the latest revision")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     console = Console(stderr=False)
     try:
+        if args.command == "serve":
+            from serve.embedded import embedded_settings, run_embedded
+
+            run_embedded(
+                embedded_settings(args.data_dir, args.host, args.port), args.host, args.port
+            )
+            return 0
+        if args.command == "db":
+            return _db_upgrade(Settings().database_url)
         return _run_clip(args, console)
     except ClipzzError as exc:
         print(f"clipzz: error: {exc}", file=sys.stderr)

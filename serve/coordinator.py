@@ -29,11 +29,10 @@ from serve.resources import session_factory_for, storage_for
 from serve.runner import run_stored_video
 from serve.settings import Settings
 
-__all__ = ["COORDINATOR_NAME", "JobCoordinator", "get_coordinator", "overall_progress"]
+__all__ = ["JobCoordinator", "get_coordinator", "overall_progress"]
 
 logger = logging.getLogger("clipzz.serve")
 
-COORDINATOR_NAME = "clipzz-coordinator"
 NAMESPACE = "clipzz"
 # Where the stages of a job sit in its overall progress bar.
 _STAGE_SPAN = {
@@ -201,7 +200,7 @@ def get_coordinator(settings: Settings) -> ray.actor.ActorHandle:
     """The one coordinator of the cluster, created on first use and restarted if it dies."""
     actor_class = ray.remote(JobCoordinator)
     handle = actor_class.options(
-        name=COORDINATOR_NAME,
+        name=settings.coordinator_name,
         namespace=NAMESPACE,
         lifetime="detached",
         get_if_exists=True,

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # Short on purpose: Ray's socket paths under it must stay below 107 bytes.
     ray_temp_dir: str = "/tmp/clipzz-ray"  # noqa: S108
     resource_profile: str = "auto"
+    # `clipzz serve` starts the Ray dashboard on 127.0.0.1 with the local cluster.
+    ray_dashboard: bool = True
 
     gemini_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("GEMINI_API_KEY", "CLIPZZ_GEMINI_API_KEY")
@@ -106,6 +108,8 @@ class Settings(BaseSettings):
     # Scratch space for jobs and the stage cache that lets a retried job skip finished stages.
     work_dir: Path = Path("./clipzz-data/work")
     max_concurrent_jobs: int = Field(default=2, ge=1)
+    # One coordinator per name and cluster; separate deployments on one cluster need their own.
+    coordinator_name: str = "clipzz-coordinator"
     coordinator_poll_s: float = Field(default=2.0, gt=0)
 
     # Billing. Unset keys disable a provider (its routes answer 503).
