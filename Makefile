@@ -14,6 +14,9 @@ export CLIPZZ_MODEL_DIR := $(SHARED_ASSETS)
 endif
 endif
 
+# Tests and demos start private local Ray clusters: no token auth, nothing written to ~/.ray.
+export RAY_AUTH_MODE ?= disabled
+
 .PHONY: install demo test bench lint format clean
 
 $(PY):
