@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.errors import InvalidInput
 from pipeline.storage import LocalStorage, Storage
+from serve.billing_options import razorpay_options, stripe_options
 from serve.deps import ProcessVideoFn, Wake
 from serve.errors import error_response, install_error_handlers
 from serve.ratelimit import RateLimiter
@@ -39,6 +40,8 @@ Turn long podcast videos into short vertical clips.
 3. `POST /uploads/{id}/process` queues a job (one credit per clip, reserved now); follow it with
    `GET /jobs/{id}/events` (Server-Sent Events) or `GET /jobs/{id}`.
 4. `GET /clips` lists the clips by upload; `GET /clips/{id}/url` gives a link to play or save one.
+5. More credits: `GET /billing/packs`, then `POST /billing/stripe/checkout` or
+   `POST /billing/razorpay/orders`; the provider's webhook grants them once paid.
 """
 
 
@@ -54,7 +57,8 @@ def create_app(
     """Build the API.
 
     Args:
-        settings: must carry `jwt_secret`.
+        settings: must carry `jwt_secret`; each payment provider's keys are all set or none
+            (`serve.billing_options`).
         session_factory: sessions on the service database (`db.make_session_factory`).
         storage: where uploads and clips live; with `LocalStorage` the app also serves its
             presigned URLs under `/files` (so `settings.public_base_url` must reach this app).
@@ -78,6 +82,9 @@ def create_app(
     app.state.process_video = process_video
     app.state.rate_limiter = rate_limiter or RateLimiter()
     app.state.db_slots = anyio.Semaphore(settings.db_max_sessions)
+    # A half-configured provider stops the app here, not at the first payment.
+    app.state.stripe_options = stripe_options(settings)
+    app.state.razorpay_options = razorpay_options(settings)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, upload_limit=settings.upload_max_bytes)
     app.include_router(api_router)

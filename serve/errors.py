@@ -20,6 +20,9 @@ here, at the edge, so `pipeline/` and `db/` stay free of HTTP:
     ├── ModelUnavailable           503
     └── anything else              500 with the error's one-line message
     db.DbError: JobNotFound, UserNotFound → 404; JobStateError → 409
+    billing.BillingError: UnknownPack → 400 (`details` naming `pack`);
+        PaymentVerificationFailed → 400; PaymentProviderError → 502 (details logged, not
+        returned); BillingNotConfigured → 503
     RequestValidationError         422 `{"error": "Validation failed", "details": [...]}`
     HTTPException (Starlette)      its status (unknown route 404, wrong method 405, ...), but
                                    a body that is not UTF-8 gets 422 like any non-JSON body
@@ -42,6 +45,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from billing.errors import (
+    BillingError,
+    BillingNotConfigured,
+    PaymentProviderError,
+    PaymentVerificationFailed,
+    UnknownPack,
+)
 from db.errors import DbError, JobNotFound, JobStateError, UserNotFound
 from pipeline.errors import ClipzzError, InvalidInput, ModelUnavailable
 from pipeline.storage import ObjectNotFound, StorageError
@@ -180,6 +190,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(DbError, _db_error)
+    app.add_exception_handler(BillingError, _billing_error)
     app.add_exception_handler(ClipzzError, _clipzz_error)
     # Starlette sends this from its outermost middleware and re-raises, so the server still logs
     # the traceback; the client learns nothing about the cause.
@@ -233,6 +244,22 @@ async def _db_error(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, JobStateError):
         return error_response(409, f"The job is {exc.status}", title=Conflict.title)
     return await _unexpected_error(_request, exc)
+
+
+async def _billing_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, UnknownPack):
+        detail = {"field": "pack", "message": str(exc)}
+        return await _api_error(request, ApiError(str(exc), details=[detail]))
+    if isinstance(exc, PaymentVerificationFailed):
+        # The reason only (signature, timestamp): never the body, which carries personal data.
+        logger.warning("%s", exc)
+        return await _api_error(request, ApiError(str(exc)))
+    if isinstance(exc, PaymentProviderError):
+        logger.error("%s", exc)
+        return error_response(502, f"{exc.provider} did not answer as expected; try again later")
+    if isinstance(exc, BillingNotConfigured):
+        return error_response(503, str(exc))
+    return await _unexpected_error(request, exc)
 
 
 async def _clipzz_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -25,13 +25,14 @@ from pydantic import (
     field_validator,
 )
 
-from db.models import JobStatus, UploadStatus
+from db.models import JobStatus, LedgerReason, PaymentProvider, PaymentStatus, UploadStatus
 from db.users import normalize_email
 from serve.security import BCRYPT_MAX_BYTES
 
 __all__ = [
     "MAX_CLIPS",
     "MAX_CLIP_SECONDS",
+    "CheckoutPublic",
     "ClipGroupPublic",
     "ClipGroupsPublic",
     "ClipPublic",
@@ -42,10 +43,21 @@ __all__ = [
     "JobCreate",
     "JobPublic",
     "JobsPublic",
+    "LedgerEntriesPublic",
+    "LedgerEntryPublic",
     "LoginRequest",
+    "OrderPublic",
+    "PackPublic",
+    "PacksPublic",
+    "PaymentPublic",
+    "PaymentsPublic",
+    "PricePublic",
     "ProcessVideoErrorPublic",
     "ProcessVideoRequest",
     "ProcessVideoResult",
+    "PurchaseCreate",
+    "RazorpayWebhookAck",
+    "StripeWebhookAck",
     "Token",
     "UploadCreate",
     "UploadPublic",
@@ -280,6 +292,96 @@ class ClipGroupsPublic(BaseModel):
 class ClipURL(BaseModel):
     url: str
     expires_in: int
+
+
+# --- billing ----------------------------------------------------------------------------------
+
+
+class PricePublic(BaseModel):
+    amount: int = Field(description="In the currency's minor unit (cents, paise)")
+    currency: str = Field(description="ISO 4217 code, upper case")
+
+
+class PackPublic(BaseModel):
+    """A credit pack and what it costs with each provider (null where the provider is off)."""
+
+    name: str
+    credits: int
+    stripe: PricePublic | None
+    razorpay: PricePublic | None
+
+
+class PacksPublic(BaseModel):
+    data: list[PackPublic]
+    count: int
+
+
+class PurchaseCreate(_Request):
+    """The pack to buy: `small`, `medium` or `large` (see `GET /billing/packs`)."""
+
+    pack: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class CheckoutPublic(BaseModel):
+    """A Stripe Checkout Session: send the buyer to `url`."""
+
+    url: str
+    session_id: str
+
+
+class OrderPublic(BaseModel):
+    """A Razorpay order: open the browser's Razorpay Checkout with these."""
+
+    key_id: str
+    order_id: str
+    amount: int = Field(description="In the currency's minor unit (paise)")
+    currency: str
+
+
+class PaymentPublic(_Row):
+    id: uuid.UUID
+    provider: PaymentProvider
+    provider_payment_id: str = Field(description="Stripe Checkout Session id or Razorpay order id")
+    pack: str
+    amount: int = Field(description="In the currency's minor unit (cents, paise)")
+    currency: str
+    credits: int
+    status: PaymentStatus
+    failure_reason: str | None
+    created_at: datetime
+    paid_at: datetime | None
+
+
+class PaymentsPublic(BaseModel):
+    data: list[PaymentPublic]
+    count: int
+
+
+class LedgerEntryPublic(_Row):
+    """One credit change; `balance_after` is the balance right after it."""
+
+    id: int
+    delta: int
+    reason: LedgerReason
+    balance_after: int
+    job_id: uuid.UUID | None
+    payment_id: uuid.UUID | None
+    created_at: datetime
+
+
+class LedgerEntriesPublic(BaseModel):
+    data: list[LedgerEntryPublic]
+    count: int
+
+
+class StripeWebhookAck(BaseModel):
+    """What Stripe gets for every verified delivery, whatever became of it."""
+
+    received: Literal[True] = True
+
+
+class RazorpayWebhookAck(BaseModel):
+    status: Literal["ok"] = "ok"
 
 
 # --- errors and the seed-compatible endpoint ----------------------------------------------------

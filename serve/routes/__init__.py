@@ -6,11 +6,11 @@ URLs and is included by `create_app` only when the storage is local.
 
 from fastapi import APIRouter
 
-from serve.routes import auth, clips, jobs, process_video, uploads
+from serve.routes import auth, billing, clips, jobs, process_video, uploads, webhooks
 from serve.routes.files import router as files_router
 
 __all__ = ["api_router", "files_router"]
 
 api_router = APIRouter()
-for module in (auth, uploads, jobs, clips, process_video):
+for module in (auth, uploads, jobs, clips, billing, webhooks, process_video):
     api_router.include_router(module.router)
