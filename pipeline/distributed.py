@@ -205,8 +205,7 @@ def finish_task(
         timings["reframe"] = time.perf_counter() - began
         key = plan_key(info, moment, options, scorer_name)
         StageCache(cache_root).put("plan", key, plan.to_json())
-    emit(ProgressEvent("reframe", 1.0, index))
-    clip = finish_clip(
+    return finish_clip(
         index,
         moment,
         plan,
@@ -217,8 +216,6 @@ def finish_task(
         timings=timings,
         emit=emit,
     )
-    emit(ProgressEvent("clip", 1.0, index))
-    return clip
 
 
 def _unwrap(exc: ray.exceptions.RayTaskError) -> Exception:

@@ -275,6 +275,7 @@ def finish_clip(
     emit: ProgressFn,
 ) -> ClipResult:
     """Captions and render for one planned clip (the last per-clip stages)."""
+    emit(ProgressEvent("reframe", 1.0, index))
     write_json(out_dir / f"clip_{index}.reframe.json", plan.to_json())
     ass, srt = out_dir / f"clip_{index}.ass", out_dir / f"clip_{index}.srt"
     began = time.perf_counter()
@@ -294,6 +295,7 @@ def finish_clip(
     )
     timings["render"] = time.perf_counter() - began
     emit(ProgressEvent("render", 1.0, index))
+    emit(ProgressEvent("clip", 1.0, index))
     return ClipResult(
         index=index,
         moment=moment,
@@ -435,7 +437,6 @@ def run_job(
             timer=timer,
             timings=timings,
         )
-        emit(ProgressEvent("reframe", 1.0, index))
         clip = finish_clip(
             index,
             moment,
@@ -450,7 +451,6 @@ def run_job(
         timer.add("captions", timings["captions"])
         timer.add("render", timings["render"])
         clips.append(clip)
-        emit(ProgressEvent("clip", 1.0, index))
     timer.add("clips", time.perf_counter() - clips_began)
 
     # 5. Results, last, so clips.json only ever describes finished files.

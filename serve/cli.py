@@ -141,11 +141,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def job_options(args: argparse.Namespace, settings: Settings) -> JobOptions:
     """Map command-line arguments and settings onto the pipeline's option objects."""
-    if args.min_seconds > args.max_seconds:
-        raise ClipzzError(
-            f"--min-seconds ({args.min_seconds:g}) must not exceed "
-            f"--max-seconds ({args.max_seconds:g})"
-        )
     return build_job_options(
         settings,
         num_clips=args.clips,

@@ -216,7 +216,10 @@ class JobCreate(_Request):
 
     num_clips: Annotated[StrictInt, Field(ge=1, le=MAX_CLIPS)]
     min_seconds: Annotated[float, Field(gt=0, le=MAX_CLIP_SECONDS, strict=True)] = 30.0
-    max_seconds: Annotated[float, Field(gt=0, le=MAX_CLIP_SECONDS, strict=True)] = 60.0
+    # validate_default: the check below must also run when only min_seconds is sent.
+    max_seconds: Annotated[
+        float, Field(gt=0, le=MAX_CLIP_SECONDS, strict=True, validate_default=True)
+    ] = 60.0
 
     @field_validator("max_seconds")
     @classmethod

@@ -265,3 +265,18 @@ def test_events_keep_alive_and_stop_when_the_client_leaves(
         before = polls
         time.sleep(0.3)
         assert polls == before
+
+
+def test_min_seconds_above_the_default_max_is_a_422_not_a_500(client) -> None:
+    """Found by schemathesis: only `min_seconds` sent, above the default `max_seconds`."""
+    from tests.utils.api import sign_up, upload_video
+
+    user = sign_up(client)
+    upload = upload_video(client, user)
+    response = client.post(
+        f"/uploads/{upload['upload_id']}/process",
+        json={"num_clips": 1, "min_seconds": 61.0},
+        headers=user.headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"].endswith("max_seconds")
