@@ -18,6 +18,7 @@ from pathlib import Path
 from pipeline.assets import AssetOptions
 from pipeline.job import JobOptions, run_job
 from pipeline.moments import MomentOptions
+from pipeline.speakers import SpeakerOptions
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,10 +30,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "stages.json")
     args = parser.parse_args()
 
-    model_dir = os.environ.get("CLIPZZ_MODEL_DIR")
+    env_dir = os.environ.get("CLIPZZ_MODEL_DIR")
+    model_dir = Path(env_dir) if env_dir else None
     options = JobOptions(
         moments=MomentOptions(num_clips=args.clips, selector="local"),
-        assets=AssetOptions(model_dir=Path(model_dir) if model_dir else None),
+        speakers=SpeakerOptions(model_dir=model_dir),
+        assets=AssetOptions(model_dir=model_dir),
     )
     with tempfile.TemporaryDirectory() as out_dir:
         began = time.perf_counter()
@@ -67,6 +70,7 @@ def main() -> None:
                 "total_s": total,
                 "timings": result.timings,
                 "transcribe_rtf": rtf,
+                "speaker_scorer": result.speaker_scorer,
                 "clips": clips,
             },
             indent=2,
