@@ -44,7 +44,8 @@ def main() -> None:
 
     audio_s = result.duration
     print(
-        f"input: {args.video.name}, {audio_s:.1f} s; {len(result.clips)} clips; total {total:.1f} s"
+        f"input: {args.video.name}, {audio_s:.1f} s; {len(result.clips)} clips; "
+        f"total {total:.1f} s; speaker scorer {result.speaker_scorer}"
     )
     print(f"{'stage':<12}{'seconds':>10}")
     for stage, seconds in result.timings.items():
