@@ -87,7 +87,7 @@ def test_request_is_what_the_sdk_sends(podcast, gemini):
     (request,) = stub.requests
     assert request.path == f"/v1beta/models/{MODEL}:generateContent"
     assert request.headers["x-goog-api-key"] == KEY
-    body = request.body
+    body = request.json()
     system = body["systemInstruction"]["parts"][0]["text"]
     assert "30 to 60 seconds; prefer 40 to 60 seconds" in system
     assert "Return up to 5 clips" in system  # num_clips plus spares

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["GeminiStub", "RecordedRequest"]
+from tests.utils.http_stub import RecordedRequest, StubServer
+
+__all__ = ["GeminiRequest", "GeminiStub"]
 
 _GENERATE_PATH = re.compile(r"^/v1(?:beta)?/models/(?P<model>[^/:]+):generateContent$")
 # Google's canonical status names for the codes tests use; others fall back to HTTP's name.
@@ -38,13 +37,8 @@ _GOOGLE_STATUS = {
 }
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the stub received it; header names are lower-case."""
-
-    path: str
-    headers: dict[str, str]
-    body: Any
+class GeminiRequest(RecordedRequest):
+    """A recorded request, with the parts of a `generateContent` call tests look at."""
 
     @property
     def model(self) -> str | None:
@@ -56,12 +50,12 @@ class RecordedRequest:
         """All user text parts joined, i.e. what the model was asked."""
         return "\n".join(
             part.get("text", "")
-            for content in self.body.get("contents", [])
+            for content in self.json().get("contents", [])
             for part in content.get("parts", [])
         )
 
 
-class GeminiStub:
+class GeminiStub(StubServer):
     """A loopback Gemini `generateContent` endpoint, served from a background thread.
 
     Args:
@@ -74,6 +68,10 @@ class GeminiStub:
         delay_s: seconds to wait before answering, to trigger client timeouts.
     """
 
+    name = "gemini-stub"
+    request_class = GeminiRequest
+    content_type = "application/json; charset=UTF-8"
+
     def __init__(
         self,
         reply: Any = "",
@@ -83,56 +81,19 @@ class GeminiStub:
         model_version: str = "gemini-2.5-flash",
         delay_s: float = 0.0,
     ) -> None:
+        super().__init__()
         self.reply = reply
         self.fail_status = fail_status
         self.fail_times = fail_times
         self.model_version = model_version
         self.delay_s = delay_s
-        self.requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        # A short poll interval makes `stop()` return quickly (shutdown waits for one poll).
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="gemini-stub",
-            daemon=True,
-        )
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> GeminiStub:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> GeminiStub:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _respond(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict]:
-        """Record the request and decide the answer (status, JSON body)."""
-        try:
-            body = json.loads(raw or b"null")
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-        with self._lock:
-            self.requests.append(RecordedRequest(path, headers, body))
-            calls = len(self.requests)
+    def respond(self, request: RecordedRequest) -> tuple[int, dict]:
+        calls = len(self.requests)
         if self.delay_s:
             time.sleep(self.delay_s)
-        if not _GENERATE_PATH.match(path.split("?", 1)[0]):
-            return _error(HTTPStatus.NOT_FOUND, f"no such method: {path}")
+        if not _GENERATE_PATH.match(request.path.split("?", 1)[0]):
+            return _error(HTTPStatus.NOT_FOUND, f"no such method: {request.path}")
         if self.fail_times is None or calls <= self.fail_times:
             return _error(HTTPStatus(self.fail_status), "the stub was told to fail")
         text = self.reply if isinstance(self.reply, str) else json.dumps(self.reply)
@@ -151,29 +112,6 @@ class GeminiStub:
             },
             "modelVersion": self.model_version,
         }
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, payload = stub._respond(self.path, headers, self.rfile.read(length))
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json; charset=UTF-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up first (timeout tests); nothing to report
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass  # keep pytest output clean; tests read `stub.requests` instead
-
-        return Handler
 
 
 def _error(status: HTTPStatus, message: str) -> tuple[int, dict]:

@@ -38,6 +38,8 @@ class StubServer:
     """Serves `respond(request) -> (status, JSON body)` from a background thread."""
 
     name = "stub"
+    request_class: type[RecordedRequest] = RecordedRequest
+    content_type = "application/json"
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
@@ -87,7 +89,7 @@ class StubServer:
         class Handler(BaseHTTPRequestHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                request = RecordedRequest(
+                request = stub.request_class(
                     method=self.command,
                     path=self.path,
                     headers={k.lower(): v for k, v in self.headers.items()},
@@ -95,11 +97,14 @@ class StubServer:
                 )
                 status, payload = stub._handle(request)
                 data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", stub.content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up first (timeout tests); nothing to report
 
             do_GET = do_POST = _serve
 
